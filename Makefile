@@ -1,0 +1,45 @@
+# Two self-sufficient targets: `make demo` and `make test`. Both are idempotent.
+SHELL := /bin/bash
+PYTHON ?= python3
+VENV := .venv
+PY := $(VENV)/bin/python
+STAMP := $(VENV)/.installed
+FMNIST := /usr/share/datasets/fashion-mnist/train-images-idx3-ubyte.gz
+export MLFLOW_DISABLE_TELEMETRY := true
+export RAY_USAGE_STATS_ENABLED := 0
+
+.PHONY: demo test install data lint bench clean
+
+demo: install data
+	$(VENV)/bin/base-dist demo
+
+test: install data
+	$(PY) -m pytest -q $(PYTEST_ARGS)
+
+install: $(STAMP)
+
+# Reinstall only when pyproject.toml changes.
+$(STAMP): pyproject.toml
+	test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install -q --upgrade pip
+	$(PY) -m pip install -q -e '.[dev,tune]'
+	touch $(STAMP)
+
+# Fashion-MNIST from Debian's package; digits ships with scikit-learn.
+data:
+	@if [ -f "$(FMNIST)" ] || [ -n "$$BASE_DIST_DATA" ]; then \
+	  echo "data: fashion-mnist present"; \
+	elif [ "$$(id -u)" = "0" ]; then \
+	  apt-get update -q && DEBIAN_FRONTEND=noninteractive apt-get install -y -q dataset-fashion-mnist; \
+	else \
+	  echo "data: Fashion-MNIST is missing; run: sudo apt-get install dataset-fashion-mnist"; exit 2; \
+	fi
+
+lint: install
+	$(VENV)/bin/ruff check base_dist tests benchmarks jobs
+
+bench: install data
+	@ls benchmarks/*.py
+
+clean:
+	rm -rf $(VENV) runs .pytest_cache

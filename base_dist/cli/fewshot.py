@@ -1,0 +1,12 @@
+"""`base-dist fewshot` (lands with the few-shot issue)."""
+
+import click
+
+from base_dist.cli.common import config_options, not_implemented
+
+
+@click.command(name="fewshot", context_settings={"ignore_unknown_options": True, "allow_extra_args": True})
+@config_options
+def command(**kwargs: object) -> None:
+    """Not implemented yet (the few-shot issue)."""
+    not_implemented("fewshot", "the few-shot issue")(**kwargs)

@@ -1,0 +1,360 @@
+"""One pydantic config tree for every command.
+
+Load with :func:`load_config` (YAML + ``--set`` overrides), save with :func:`save_config`.
+
+Example:
+    >>> cfg = load_config(None, ["meta.inner_steps=2"])
+    >>> cfg.meta.inner_steps
+    2
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Any, Literal
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+
+from base_dist.errors import UserError
+
+DARTS_OPS = [
+    "none",
+    "max_pool_3x3",
+    "avg_pool_3x3",
+    "skip_connect",
+    "sep_conv_3x3",
+    "sep_conv_5x5",
+    "dil_conv_3x3",
+    "dil_conv_5x5",
+]
+
+
+class Section(BaseModel):
+    """Base of every config section: unknown keys are errors, assignments are validated."""
+
+    model_config = ConfigDict(extra="forbid", validate_assignment=True)
+
+
+# ----------------------------------------------------------------------------- space
+class HeadConfig(Section):
+    """A featurization head: one per (input image size, channels)."""
+
+    image_size: int = Field(ge=4, description="input height = width in pixels")
+    in_channels: int = Field(1, ge=1, le=4)
+    stride: int = Field(1, description="total stride of the stem (1, 2, 4 or 8)")
+
+    @field_validator("stride")
+    @classmethod
+    def _power_of_two(cls, v: int) -> int:
+        if v not in (1, 2, 4, 8):
+            raise ValueError("stride must be 1, 2, 4 or 8")
+        return v
+
+
+class ArchConfig(Section):
+    """The architecture distribution q(z | phi): Gumbel-softmax, hard straight-through, or softmax."""
+
+    mode: Literal["gumbel", "hard", "softmax"] = "gumbel"
+    tau_start: float = Field(1.0, gt=0)
+    tau_end: float = Field(0.5, gt=0)
+    tau_anneal_rounds: int = Field(0, ge=0, description="0 keeps tau at tau_start")
+
+
+class BayesConfig(Section):
+    """Gaussian weights N(mu, sigma) and the KL terms of eq. 9."""
+
+    deterministic: bool = False
+    sigma_param: Literal["softplus", "log"] = "softplus"
+    sigma_init: float = Field(1e-3, gt=0)
+    prior_mu: float = 0.0
+    prior_sigma: float = Field(0.1, gt=0)
+    kl_weight_theta: float = Field(1e-6, ge=0, description="weight of KL(q(theta)||p(theta)); 0 disables")
+    kl_weight_z: float = Field(1e-4, ge=0, description="weight of KL(q(z)||p(z; alpha)); 0 disables")
+
+
+class SpaceConfig(Section):
+    """The search space and the meta-network built on it."""
+
+    ops: list[str] = Field(default_factory=lambda: list(DARTS_OPS), min_length=1)
+    channels: int = Field(8, ge=1)
+    layers: int = Field(5, ge=1, description="number of cells L")
+    nodes: int = Field(4, ge=1, description="intermediate nodes K per cell")
+    stem_multiplier: int = Field(3, ge=1)
+    heads: list[HeadConfig] = Field(
+        default_factory=lambda: [
+            HeadConfig(image_size=16, stride=1),
+            HeadConfig(image_size=28, stride=2),
+            HeadConfig(image_size=56, stride=4),
+        ],
+        min_length=1,
+    )
+    n_ways: list[int] = Field(default_factory=lambda: [5, 10], min_length=1)
+    arch: ArchConfig = Field(default_factory=ArchConfig)
+    bayes: BayesConfig = Field(default_factory=BayesConfig)
+
+    @field_validator("n_ways")
+    @classmethod
+    def _ways(cls, v: list[int]) -> list[int]:
+        if any(n < 2 for n in v):
+            raise ValueError("every N-way arity must be >= 2")
+        return sorted(set(v))
+
+
+# ----------------------------------------------------------------------------- data
+class SourceSpec(Section):
+    """One data source of the task distribution and the image sizes its tasks use."""
+
+    name: str
+    root: Path | None = None
+    image_sizes: list[int] = Field(default_factory=lambda: [28], min_length=1)
+    weight: float = Field(1.0, gt=0)
+
+
+class AugmentConfig(Section):
+    """Augmentation for full training (random crop with padding, flip, cutout)."""
+
+    crop_padding: int = Field(0, ge=0)
+    flip: bool = False
+    cutout: int = Field(0, ge=0, description="cutout square side in pixels; 0 disables")
+
+
+class DataConfig(Section):
+    """The task distribution: N-way tasks over sources at several image sizes."""
+
+    root: Path | None = Field(None, description="data root; else $BASE_DIST_DATA, else the Debian path")
+    sources: list[SourceSpec] = Field(
+        default_factory=lambda: [SourceSpec(name="fashion-mnist", image_sizes=[16, 28, 56])], min_length=1
+    )
+    n_way: int = Field(5, ge=2)
+    train_per_class: int = Field(20, ge=1)
+    val_per_class: int = Field(10, ge=1)
+    holdout_classes: int = Field(0, ge=0, description="classes per source kept out of meta-training")
+    split_seed: int = 0
+    augment: AugmentConfig = Field(default_factory=AugmentConfig)
+
+
+# ----------------------------------------------------------------------------- meta
+class MetaConfig(Section):
+    """BASE meta-training (Algorithm 1)."""
+
+    rounds: int = Field(10, ge=1, description="outer iterations E")
+    tasks_per_round: int = Field(4, ge=1, description="C tasks per round")
+    inner_steps: int = Field(5, ge=0, description="T SGD steps per task")
+    batch_size: int = Field(32, ge=1)
+    inner_optimizer: Literal["sgd", "adam"] = "sgd"
+    inner_lr_weights: float = Field(0.05, gt=0)
+    inner_lr_arch: float = Field(0.05, gt=0)
+    inner_momentum: float = Field(0.9, ge=0, lt=1)
+    outer_lr: float = Field(1.0, gt=0, description="lambda")
+    outer_lr_schedule: Literal["constant", "linear", "cosine"] = "constant"
+    outer_lr_end: float = Field(0.1, ge=0)
+    outer_optimizer: Literal["none", "adam"] = "none"
+    outer_adam_lr_weights: float = Field(1e-3, gt=0)
+    outer_adam_lr_arch: float = Field(3e-3, gt=0)
+    second_order: bool = False
+    grad_clip: float = Field(5.0, gt=0)
+    checkpoint_every: int = Field(1, ge=1)
+    keep_checkpoints: int = Field(3, ge=1)
+
+
+# ----------------------------------------------------------------------------- dist
+class DistConfig(Section):
+    """Ray workers. ``workers: 0`` runs everything in this process, without Ray."""
+
+    workers: int = Field(0, ge=0)
+    address: str | None = Field(None, description="Ray address; else $RAY_ADDRESS, else auto/local")
+    num_cpus_per_worker: float = Field(1.0, ge=0)
+    num_gpus_per_worker: float = Field(0.0, ge=0)
+    torch_threads: int = Field(1, ge=1)
+    delta_dtype: Literal["float32", "bfloat16", "float16"] = "float32"
+    max_task_retries: int = Field(3, ge=0)
+    on_nonfinite: Literal["resample", "skip"] = "resample"
+    dashboard_host: str = "127.0.0.1"
+
+
+# ----------------------------------------------------------------------------- track
+class TrackingConfig(Section):
+    """MLflow (driver only) and run directories."""
+
+    mlflow: bool = True
+    tracking_uri: str | None = Field(None, description="else $MLFLOW_TRACKING_URI, else sqlite in the run dir")
+    experiment: str = "base-dist"
+    log_checkpoints: bool = False
+
+
+# ----------------------------------------------------------------------------- adapt / train
+class AdaptConfig(Section):
+    """Quick adaptation of the meta-network to a whole dataset."""
+
+    dataset: str = "digits"
+    image_size: int = Field(16, ge=4)
+    epochs: int = Field(3, ge=1)
+    batch_size: int = Field(64, ge=1)
+    lr_weights: float = Field(0.05, gt=0)
+    lr_arch: float = Field(0.01, gt=0)
+    freeze_arch: bool = False
+    max_train_images: int | None = Field(None, ge=1)
+    val_fraction: float = Field(0.2, gt=0, lt=1)
+
+
+class TrainConfig(Section):
+    """Retraining a discrete genotype as a full network (DARTS recipe)."""
+
+    genotype: str = "darts_v2"
+    dataset: str = "fashion-mnist"
+    image_size: int = Field(28, ge=4)
+    macro: Literal["cifar", "imagenet"] = "cifar"
+    channels: int = Field(16, ge=1)
+    layers: int = Field(8, ge=1)
+    epochs: int = Field(10, ge=1)
+    batch_size: int = Field(96, ge=1)
+    lr: float = Field(0.025, gt=0)
+    momentum: float = Field(0.9, ge=0, lt=1)
+    weight_decay: float = Field(3e-4, ge=0)
+    auxiliary_weight: float = Field(0.4, ge=0)
+    drop_path_prob: float = Field(0.2, ge=0, lt=1)
+    grad_clip: float = Field(5.0, gt=0)
+    label_smoothing: float = Field(0.0, ge=0, lt=1)
+    workers: int = Field(0, ge=0, description="Ray Train data-parallel workers; 0 = in process")
+
+
+class ExperimentConfig(Section):
+    """The root of the tree."""
+
+    name: str = "base"
+    seed: int = 0
+    device: Literal["auto", "cpu", "cuda"] = "auto"
+    space: SpaceConfig = Field(default_factory=SpaceConfig)
+    data: DataConfig = Field(default_factory=DataConfig)
+    meta: MetaConfig = Field(default_factory=MetaConfig)
+    dist: DistConfig = Field(default_factory=DistConfig)
+    tracking: TrackingConfig = Field(default_factory=TrackingConfig)
+    adapt: AdaptConfig = Field(default_factory=AdaptConfig)
+    train: TrainConfig = Field(default_factory=TrainConfig)
+
+    @model_validator(mode="after")
+    def _consistent(self) -> ExperimentConfig:
+        if self.data.n_way not in self.space.n_ways:
+            raise ValueError(f"data.n_way={self.data.n_way} has no classifier: add it to space.n_ways")
+        head_sizes = {h.image_size for h in self.space.heads}
+        for src in self.data.sources:
+            missing = sorted(set(src.image_sizes) - head_sizes)
+            if missing:
+                raise ValueError(f"data.sources[{src.name}] uses image sizes {missing} with no head in space.heads")
+        return self
+
+
+# ----------------------------------------------------------------------------- loading
+def _parse_value(text: str) -> Any:
+    """A ``--set`` value is parsed as YAML (so ``3``, ``true``, ``[16, 28]`` work)."""
+    try:
+        return yaml.safe_load(text)
+    except yaml.YAMLError:
+        return text
+
+
+def apply_overrides(data: dict[str, Any], overrides: list[str]) -> dict[str, Any]:
+    """Apply ``a.b.c=value`` overrides to a nested dict (in place) and return it.
+
+    Example:
+        >>> apply_overrides({}, ["meta.rounds=3"])
+        {'meta': {'rounds': 3}}
+    """
+    for item in overrides:
+        if "=" not in item:
+            raise UserError(f"--set {item!r}: expected KEY=VALUE, e.g. --set meta.inner_steps=5")
+        key, value = item.split("=", 1)
+        parts = key.strip().split(".")
+        if not all(parts):
+            raise UserError(f"--set {item!r}: empty key segment")
+        node = data
+        for part in parts[:-1]:
+            child = node.setdefault(part, {})
+            if not isinstance(child, dict):
+                raise UserError(f"--set {key}: {part} is not a section")
+            node = child
+        node[parts[-1]] = _parse_value(value)
+    return data
+
+
+def format_validation_error(err: ValidationError, origin: str = "config") -> str:
+    """One line naming the first offending field."""
+    first = err.errors()[0]
+    loc = ".".join(str(p) for p in first["loc"]) or "<root>"
+    msg = first["msg"]
+    if first["type"] == "extra_forbidden":
+        msg = "unknown key (check the spelling; see jobs/configs/demo.yaml for the valid keys)"
+    extra = f" (and {err.error_count() - 1} more)" if err.error_count() > 1 else ""
+    return f"{origin}: {loc}: {msg}{extra}"
+
+
+def config_from_dict(data: dict[str, Any], origin: str = "config") -> ExperimentConfig:
+    """Validate a plain dict into an :class:`ExperimentConfig`, raising :class:`UserError` on bad input."""
+    try:
+        return ExperimentConfig.model_validate(data)
+    except ValidationError as err:
+        raise UserError(format_validation_error(err, origin)) from err
+
+
+def load_config(path: str | os.PathLike | None, overrides: list[str] | None = None) -> ExperimentConfig:
+    """Load a YAML config (or the defaults when ``path`` is None) and apply ``--set`` overrides.
+
+    Example:
+        >>> load_config(None).dist.workers
+        0
+    """
+    data: dict[str, Any] = {}
+    origin = "config"
+    if path is not None:
+        p = Path(path)
+        if not p.is_file():
+            raise UserError(f"config file not found: {p}")
+        origin = str(p)
+        try:
+            loaded = yaml.safe_load(p.read_text())
+        except yaml.YAMLError as err:
+            raise UserError(f"{p}: not valid YAML ({str(err).splitlines()[0]})") from err
+        if loaded is None:
+            loaded = {}
+        if not isinstance(loaded, dict):
+            raise UserError(f"{p}: the top level must be a mapping of sections")
+        data = loaded
+    apply_overrides(data, overrides or [])
+    return config_from_dict(data, origin)
+
+
+def config_to_dict(cfg: ExperimentConfig) -> dict[str, Any]:
+    """Plain, YAML-safe dict of a config (paths as strings)."""
+    return cfg.model_dump(mode="json")
+
+
+def save_config(cfg: ExperimentConfig, path: str | os.PathLike) -> Path:
+    """Write the resolved config as YAML, atomically."""
+    p = Path(path)
+    p.parent.mkdir(parents=True, exist_ok=True)
+    tmp = p.with_name(p.name + ".tmp")
+    tmp.write_text(yaml.safe_dump(config_to_dict(cfg), sort_keys=False))
+    os.replace(tmp, p)
+    return p
+
+
+def flatten_config(cfg: ExperimentConfig) -> dict[str, str]:
+    """``{"meta.inner_steps": "5", ...}`` for logging as params.
+
+    Example:
+        >>> flatten_config(load_config(None))["meta.inner_steps"]
+        '5'
+    """
+    out: dict[str, str] = {}
+
+    def walk(prefix: str, value: Any) -> None:
+        if isinstance(value, dict):
+            for k, v in value.items():
+                walk(f"{prefix}.{k}" if prefix else k, v)
+        else:
+            out[prefix] = str(value)
+
+    walk("", config_to_dict(cfg))
+    return out

@@ -1,0 +1,1 @@
+"""Tracking: run directories, atomic checkpoints, MLflow logging (driver only), progress."""
