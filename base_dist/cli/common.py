@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import functools
 from pathlib import Path
 from typing import Any, Callable
 
@@ -31,8 +30,8 @@ def resolve_config(config_path: Path | None, overrides: tuple[str, ...], extra: 
 def not_implemented(command: str, issue: str) -> Callable[..., Any]:
     """Body of a subcommand whose issue has not landed: exit 2 and say so."""
 
-    @functools.wraps(lambda **_: None)
-    def body(**_: Any) -> None:
+    def body(config_path: Path | None = None, overrides: tuple[str, ...] = (), **_: Any) -> None:
+        resolve_config(config_path, overrides)  # bad input is still reported as bad input
         raise NotImplementedYet(f"base-dist {command} is not implemented yet ({issue})")
 
     return body

@@ -5,7 +5,7 @@ import click
 from base_dist.cli.common import config_options, not_implemented
 
 
-@click.command(name="fewshot", context_settings={"ignore_unknown_options": True, "allow_extra_args": True})
+@click.command(name="fewshot")
 @config_options
 def command(**kwargs: object) -> None:
     """Not implemented yet (the few-shot issue)."""

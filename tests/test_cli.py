@@ -1,0 +1,75 @@
+"""CLI error behaviour through a subprocess: exit codes and one-line messages."""
+
+from __future__ import annotations
+
+import pytest
+
+SUBCOMMANDS = ["meta-train", "adapt", "derive", "train", "profile", "data", "tune", "fewshot", "demo"]
+
+
+def test_help_lists_every_subcommand(cli):
+    result = cli("--help")
+    assert result.returncode == 0
+    for name in SUBCOMMANDS:
+        assert name in result.stdout
+
+
+def test_unknown_config_key_exits_2_with_one_line(cli, tmp_path, tiny_config_path):
+    bad = tmp_path / "bad.yaml"
+    bad.write_text(tiny_config_path.read_text() + "\nbogus_section: 1\n")
+    result = cli("meta-train", "--config", str(bad), "--run-dir", str(tmp_path / "run"))
+    assert result.returncode == 2
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1, result.stderr
+    assert "bogus_section" in lines[0]
+    assert "Traceback" not in result.stderr
+
+
+@pytest.mark.parametrize(
+    ("args", "needle"),
+    [
+        (["--set", "meta.inner_lr_weights=-1"], "meta.inner_lr_weights"),
+        (["--set", "meta.rounds=many"], "meta.rounds"),
+        (["--set", "space.arch.mode=nope"], "space.arch.mode"),
+    ],
+)
+def test_bad_override_exits_2(cli, tmp_path, tiny_config_path, args, needle):
+    result = cli("meta-train", "--config", str(tiny_config_path), "--run-dir", str(tmp_path / "r"), *args)
+    assert result.returncode == 2
+    assert len(result.stderr.strip().splitlines()) == 1
+    assert needle in result.stderr
+
+
+def test_missing_config_file(cli, tmp_path):
+    result = cli("meta-train", "--config", str(tmp_path / "missing.yaml"))
+    assert result.returncode == 2
+    assert "config file not found" in result.stderr
+    assert len(result.stderr.strip().splitlines()) == 1
+
+
+def test_debug_shows_traceback(cli, tmp_path):
+    result = cli("meta-train", "--config", str(tmp_path / "missing.yaml"), "--debug")
+    assert result.returncode == 2
+    assert "Traceback" in result.stderr
+
+
+def test_unknown_subcommand_and_option(cli):
+    result = cli("frobnicate")
+    assert result.returncode == 2
+    assert len(result.stderr.strip().splitlines()) == 1
+    result = cli("derive", "--no-such-flag")
+    assert result.returncode == 2
+    assert "no-such-flag" in result.stderr
+    assert len(result.stderr.strip().splitlines()) == 1
+
+
+def test_unlanded_subcommand_says_so(cli):
+    result = cli("fewshot")
+    assert result.returncode == 2
+    assert "not implemented yet" in result.stderr
+
+
+def test_version(cli):
+    result = cli("--version")
+    assert result.returncode == 0
+    assert "base-dist" in result.stdout

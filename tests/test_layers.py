@@ -1,0 +1,60 @@
+"""Folders are the architecture: a layer imports only the layers below it."""
+
+from __future__ import annotations
+
+import ast
+from pathlib import Path
+
+PKG = Path(__file__).resolve().parents[1] / "base_dist"
+
+# Layer rank of each top-level module/sub-package; equal ranks may not import each other.
+RANK = {
+    "errors": 0, "config": 0, "utils": 0, "__init__": 0, "__main__": 7,
+    "space": 1, "data": 1,
+    "track": 2,
+    "meta": 3, "train": 3,
+    "dist": 4,
+    "report": 5, "tune": 5,
+    "cli": 6,
+}
+BASE_OK = {"errors", "config", "utils", "__init__"}  # layer-0 modules may import each other
+
+
+def _layer_of(path: Path) -> str:
+    rel = path.relative_to(PKG)
+    return rel.parts[0].removesuffix(".py")
+
+
+def _imported_layers(path: Path) -> set[str]:
+    tree = ast.parse(path.read_text())
+    found: set[str] = set()
+    for node in ast.walk(tree):
+        names: list[str] = []
+        if isinstance(node, ast.Import):
+            names = [a.name for a in node.names]
+        elif isinstance(node, ast.ImportFrom) and node.module and node.level == 0:
+            names = [node.module]
+        for name in names:
+            parts = name.split(".")
+            if parts[0] == "base_dist" and len(parts) > 1:
+                found.add(parts[1])
+    return found
+
+
+def test_every_layer_is_ranked():
+    for child in PKG.iterdir():
+        if child.name.startswith((".", "__pycache__")) or child.suffix not in ("", ".py"):
+            continue
+        assert child.name.removesuffix(".py") in RANK, f"{child.name} has no layer rank in tests/test_layers.py"
+
+
+def test_no_upward_or_sideways_imports():
+    bad = []
+    for path in PKG.rglob("*.py"):
+        own = _layer_of(path)
+        for other in _imported_layers(path):
+            if other == own or (own in BASE_OK and other in BASE_OK):
+                continue
+            if RANK.get(other, 99) >= RANK[own]:
+                bad.append(f"{path.relative_to(PKG)} imports base_dist.{other}")
+    assert not bad, "layering violations:\n" + "\n".join(bad)
