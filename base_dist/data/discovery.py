@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+from collections.abc import Sequence
 from pathlib import Path
 
 from base_dist.errors import UserError
@@ -41,15 +42,17 @@ def candidate_roots(name: str, explicit: str | os.PathLike | None = None) -> lis
     return roots
 
 
-def find_root(name: str, marker: str, explicit: str | os.PathLike | None = None) -> Path:
-    """The first candidate root of ``name`` that holds ``marker`` (a file or folder name).
+def find_root(name: str, marker: str | Sequence[str], explicit: str | os.PathLike | None = None) -> Path:
+    """The first candidate root of ``name`` that holds ``marker`` (a file or folder name, or any of several).
 
     Raises :class:`UserError` with one line saying how to get the data.
     """
+    markers = [marker] if isinstance(marker, str) else list(marker)
     roots = candidate_roots(name, explicit)
     for root in roots:
-        if (root / marker).exists():
+        if any((root / m).exists() for m in markers):
             return root
     where = ", ".join(str(r) for r in roots)
+    marker = " or ".join(markers)
     how = HOW_TO_GET.get(name, "pass --data-root DIR")
     raise UserError(f"dataset {name!r} not found (looked for {marker} in {where}); to get it: {how}")
