@@ -218,6 +218,10 @@ class TrainConfig(Section):
     grad_clip: float = Field(5.0, gt=0)
     label_smoothing: float = Field(0.0, ge=0, lt=1)
     workers: int = Field(0, ge=0, description="Ray Train data-parallel workers; 0 = in process")
+    max_minutes: float | None = Field(None, gt=0, description="wall-clock budget: stop after the epoch in "
+                                      "progress once this many minutes have passed (None = no budget)")
+    max_train_images: int | None = Field(None, ge=2, description="train on a seeded subset of this many "
+                                         "images (quick runs); None = the whole train split")
 
 
 class ExperimentConfig(Section):

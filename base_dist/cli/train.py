@@ -1,12 +1,74 @@
-"""`base-dist train` (lands with issue 7)."""
+"""`base-dist train`: train a genotype's full network with the DARTS recipe (issue 7).
+
+Example:
+    $ base-dist train --genotype darts_v2 --dataset fashion-mnist --set train.epochs=20 --run-dir runs/fm
+    $ base-dist train --genotype runs/derive-x/genotype.json --dataset digits --set train.workers=2
+    $ base-dist train --resume runs/fm --set train.epochs=30
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
 
 import click
 
-from base_dist.cli.common import config_options, not_implemented
+from base_dist.cli.common import config_options, echo_run_dir, resolve_config
+from base_dist.errors import UserError
+
+
+def _genotype_key(value: str) -> str:
+    """A genotype file becomes an absolute path, so ``config.yaml`` still finds it from another cwd."""
+    p = Path(value)
+    return str(p.resolve()) if p.is_file() else value
 
 
 @click.command(name="train")
 @config_options
-def command(**kwargs: object) -> None:
-    """Not implemented yet (issue 7)."""
-    not_implemented("train", "issue 7")(**kwargs)
+@click.option("--genotype", default=None, help="registry name (darts_v1, darts_v2, base_cifar10, base_imagenet) "
+              "or a genotype file (JSON or DARTS Genotype(...) text); default: train.genotype")
+@click.option("--dataset", default=None, help="dataset to train and test on, e.g. fashion-mnist, digits "
+              "(train.dataset)")
+@click.option("--epochs", type=click.IntRange(min=1), default=None, help="epochs (train.epochs)")
+@click.option("--workers", type=click.IntRange(min=0), default=None,
+              help="Ray Train data-parallel workers; 0 trains in this process (train.workers)")
+@click.option("--resume", "resume_dir", type=click.Path(path_type=Path), default=None,
+              help="continue the run in this directory from its newest good checkpoint "
+                   "(its config.yaml is used unless --config is given; --set still applies)")
+def command(config_path: Path | None, overrides: tuple[str, ...], run_dir: Path | None, genotype: str | None,
+            dataset: str | None, epochs: int | None, workers: int | None, resume_dir: Path | None) -> None:
+    """Train a genotype's full network; report test accuracy, parameters, MACs and wall time."""
+    from base_dist.cli.meta_train import setup_logging
+    from base_dist.space.genotypes import get_genotype
+    from base_dist.track.rundir import create_run_dir
+    from base_dist.train.run import check_dataset, check_run_dir, train
+
+    resume = resume_dir is not None
+    if resume:
+        if not resume_dir.is_dir():
+            raise UserError(f"--resume {resume_dir}: not a directory (pass the run directory of a train run)")
+        if run_dir is not None and run_dir.resolve() != resume_dir.resolve():
+            raise UserError("--resume RUN_DIR continues in RUN_DIR; drop --run-dir or make it the same directory")
+        run_dir = resume_dir
+        if config_path is None and (resume_dir / "config.yaml").is_file():
+            config_path = resume_dir / "config.yaml"
+    extra = []
+    if genotype is not None:
+        extra.append(f"train.genotype={json.dumps(_genotype_key(genotype))}")
+    if dataset is not None:
+        extra.append(f"train.dataset={json.dumps(dataset)}")
+    if epochs is not None:
+        extra.append(f"train.epochs={epochs}")
+    if workers is not None:
+        extra.append(f"train.workers={workers}")
+    cfg = resolve_config(config_path, overrides, extra)
+    # Bad names fail here, before a run directory is created.
+    get_genotype(cfg.train.genotype)
+    check_dataset(cfg.train.dataset)
+    if run_dir is not None:
+        check_run_dir(run_dir, resume)  # before config.yaml is rewritten
+    setup_logging()
+    run_dir = create_run_dir("train", run_dir, cfg)
+    result = train(cfg, run_dir, resume=resume)
+    click.echo(result.results_line())
+    echo_run_dir(run_dir)

@@ -1,0 +1,157 @@
+"""The network of a training run and its checkpoints (model, optimizer, schedule: tensors only).
+
+A checkpoint ``run_dir/checkpoints/ckpt-<epochs done>.safetensors`` holds the groups ``model``
+(``state_dict``: weights and BatchNorm statistics), ``opt`` (per-parameter optimizer state, see
+:func:`base_dist.train.recipe.optimizer_tensors`) and ``sched`` (the epoch counter the cosine
+schedule and drop-path ramp are computed from). Its JSON meta holds the network signature, the
+resolved config, the genotype and the history so far. Nothing is pickled.
+
+Example:
+    >>> from base_dist.config import load_config
+    >>> from base_dist.space.genotypes import get_genotype
+    >>> cfg = load_config(None, ["train.channels=4", "train.layers=3"])
+    >>> net = build_network(cfg, get_genotype("darts_v2"), in_channels=1, num_classes=10)
+    >>> net.auxiliary_head is not None
+    True
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import torch
+from torch import Tensor, nn
+
+from base_dist.config import ExperimentConfig, config_to_dict
+from base_dist.space.genotypes import Genotype, genotype_to_dict
+from base_dist.space.network import Network, create_network
+from base_dist.track.checkpoint import CHECKPOINT_SUBDIR, CheckpointStore
+from base_dist.utils import derive_seed
+
+__all__ = ["KEEP_CHECKPOINTS", "Resumed", "WithAux", "build_network", "checkpoint_meta", "load_resume",
+           "network_signature", "save_train_checkpoint"]
+
+KEEP_CHECKPOINTS = 2  # the newest, plus one to fall back on if the newest was cut short
+
+
+def build_network(cfg: ExperimentConfig, genotype: Genotype, in_channels: int, num_classes: int) -> Network:
+    """The full network of ``genotype`` per ``cfg.train``, with weights seeded by ``(seed, "train-init")``.
+
+    The auxiliary head exists iff ``auxiliary_weight > 0``. Initialisation runs under a forked
+    global RNG so building a network never disturbs the caller's random stream.
+
+    Example:
+        >>> from base_dist.config import load_config
+        >>> from base_dist.space.genotypes import get_genotype
+        >>> cfg = load_config(None, ["train.channels=4", "train.layers=3", "train.auxiliary_weight=0"])
+        >>> build_network(cfg, get_genotype("darts_v2"), 1, 10).auxiliary_head is None
+        True
+    """
+    t = cfg.train
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(derive_seed(cfg.seed, "train-init"))
+        return create_network(genotype, macro=t.macro, channels=t.channels, layers=t.layers,
+                              num_classes=num_classes, in_channels=in_channels, auxiliary=t.auxiliary_weight > 0)
+
+
+class WithAux(nn.Module):
+    """``forward(x) -> (logits, aux_logits)``: lets DDP (which wraps ``forward`` only) see the aux head.
+
+    Example:
+        >>> from base_dist.config import load_config
+        >>> from base_dist.space.genotypes import get_genotype
+        >>> cfg = load_config(None, ["train.channels=4", "train.layers=3"])
+        >>> m = WithAux(build_network(cfg, get_genotype("darts_v2"), 1, 10))
+        >>> [t.shape[-1] for t in m(torch.zeros(2, 1, 16, 16))]
+        [10, 10]
+    """
+
+    def __init__(self, net: Network) -> None:
+        super().__init__()
+        self.net = net
+
+    def forward(self, x: Tensor) -> tuple[Tensor, Tensor | None]:
+        return self.net.forward_with_aux(x)
+
+
+def network_signature(cfg: ExperimentConfig, genotype: Genotype, state: dict[str, Tensor], in_channels: int,
+                      num_classes: int) -> str:
+    """A short hash of what makes two runs' checkpoints interchangeable: genotype, macro, sizes, data.
+
+    Example:
+        >>> from base_dist.config import load_config
+        >>> from base_dist.space.genotypes import get_genotype
+        >>> cfg = load_config(None)
+        >>> len(network_signature(cfg, get_genotype("darts_v2"), {}, 1, 10))
+        16
+    """
+    t = cfg.train
+    key = {"genotype": genotype_to_dict(genotype), "macro": t.macro, "channels": t.channels, "layers": t.layers,
+           "dataset": t.dataset, "image_size": t.image_size, "in_channels": in_channels, "num_classes": num_classes,
+           "auxiliary": t.auxiliary_weight > 0}
+    h = hashlib.blake2b(digest_size=8)
+    h.update(json.dumps(key, sort_keys=True).encode())
+    for name, value in state.items():
+        h.update(f"{name}:{tuple(value.shape)};".encode())
+    return h.hexdigest()
+
+
+def save_train_checkpoint(store: CheckpointStore, epochs_done: int, net: nn.Module, opt_state: dict[str, Any],
+                          meta: dict[str, Any]) -> Path:
+    """Write one checkpoint atomically (see the module docstring for its layout).
+
+    Example:
+        >>> # save_train_checkpoint(CheckpointStore(run_dir / "checkpoints"), 3, net, opt_tensors, meta)
+    """
+    tensors = {"model": dict(net.state_dict()), "opt": opt_state,
+               "sched": {"epoch": torch.tensor(epochs_done, dtype=torch.int64)}}
+    return store.save(epochs_done, tensors, meta)
+
+
+@dataclass
+class Resumed:
+    """What a resume restores: epochs done, tensors to load, the history and train seconds so far."""
+
+    epochs_done: int
+    model: dict[str, Tensor]
+    opt: dict[str, Any]
+    history: list[dict[str, float]] = field(default_factory=list)
+    train_s: float = 0.0
+    path: Path | None = None
+
+
+def load_resume(run_dir: Path, signature: str, net: nn.Module) -> Resumed | None:
+    """The newest good checkpoint of ``run_dir`` matching ``signature`` and ``net``, or None if none exists.
+
+    A checkpoint of another network raises :class:`base_dist.track.checkpoint.CheckpointMismatch`
+    (a one-line ``UserError``).
+
+    Example:
+        >>> # resumed = load_resume(run_dir, signature, net)
+    """
+    store = CheckpointStore(run_dir / CHECKPOINT_SUBDIR, keep=KEEP_CHECKPOINTS)
+    ckpt = store.latest_good(expect_signature=signature, expect_tensors={"model": dict(net.state_dict())})
+    if ckpt is None:
+        return None
+    epoch = int(ckpt.tensors.get("sched", {}).get("epoch", torch.tensor(ckpt.round)))
+    return Resumed(epochs_done=epoch, model=ckpt.tensors["model"], opt=ckpt.tensors.get("opt", {}),
+                   history=list(ckpt.meta.get("history", [])), train_s=float(ckpt.meta.get("train_s", 0.0)),
+                   path=ckpt.path)
+
+
+def checkpoint_meta(cfg: ExperimentConfig, genotype: Genotype, signature: str, history: list[dict[str, float]],
+                    train_s: float) -> dict[str, Any]:
+    """The JSON side of a checkpoint.
+
+    Example:
+        >>> from base_dist.config import load_config
+        >>> from base_dist.space.genotypes import get_genotype
+        >>> sorted(checkpoint_meta(load_config(None), get_genotype("darts_v2"), "s", [], 0.0))
+        ['config', 'genotype', 'history', 'kind', 'signature', 'train_s']
+    """
+    return {"kind": "train", "signature": signature, "config": config_to_dict(cfg),
+            "genotype": genotype_to_dict(genotype), "history": history, "train_s": float(train_s)}
