@@ -34,3 +34,17 @@ def cli():
 @pytest.fixture
 def tiny_config_path() -> Path:
     return CONFIGS / "tiny.yaml"
+
+
+@pytest.fixture(scope="session")
+def ray_session():
+    """One local Ray cluster for the whole test session (2 CPUs; tests use fractional CPUs)."""
+    ray = pytest.importorskip("ray")
+    os.environ["RAY_AUTH_MODE"] = os.environ.get("RAY_AUTH_MODE", "disabled")
+    started = False
+    if not ray.is_initialized():
+        ray.init(num_cpus=2, include_dashboard=False, log_to_driver=False, configure_logging=False)
+        started = True
+    yield ray
+    if started:
+        ray.shutdown()

@@ -1,12 +1,68 @@
-"""`base-dist adapt` (lands with issue 5)."""
+"""`base-dist adapt`: quickly adapt a meta-trained network to a whole dataset (issue 5).
+
+Example:
+    $ base-dist adapt --checkpoint runs/meta-train-x --dataset digits --run-dir runs/adapt-digits
+    $ base-dist adapt --from-scratch --dataset digits --config jobs/configs/tiny.yaml   # baseline
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
 
 import click
 
-from base_dist.cli.common import config_options, not_implemented
+from base_dist.cli.common import config_options, echo_run_dir, resolve_config
+from base_dist.cli.meta_train import setup_logging
+from base_dist.errors import UserError
 
 
-@click.command(name="adapt", context_settings={"ignore_unknown_options": True, "allow_extra_args": True})
+@click.command(name="adapt")
 @config_options
-def command(**kwargs: object) -> None:
-    """Not implemented yet (issue 5)."""
-    not_implemented("adapt", "issue 5")(**kwargs)
+@click.option("--checkpoint", type=click.Path(path_type=Path), default=None,
+              help="meta-train checkpoint file, or a run directory (its newest good checkpoint)")
+@click.option("--from-scratch", is_flag=True, default=False,
+              help="start from the seeded initial meta-network instead of a checkpoint (the baseline)")
+@click.option("--dataset", default=None, help="target dataset (adapt.dataset), e.g. digits")
+@click.option("--epochs", type=int, default=None, help="adaptation epochs (adapt.epochs)")
+@click.option("--image-size", type=int, default=None, help="image size (adapt.image_size)")
+@click.option("--freeze-arch", is_flag=True, default=False, help="keep the architecture fixed (adapt.freeze_arch)")
+def command(config_path: Path | None, overrides: tuple[str, ...], run_dir: Path | None, checkpoint: Path | None,
+            from_scratch: bool, dataset: str | None, epochs: int | None, image_size: int | None,
+            freeze_arch: bool) -> None:
+    """Adapt the meta-network to DATASET; prints the genotype, writes genotype.json and metrics.json."""
+    from base_dist.track.checkpoint import load_checkpoint
+    from base_dist.track.rundir import create_run_dir
+
+    if (checkpoint is None) == (not from_scratch):
+        raise UserError("pass --checkpoint CKPT|RUN_DIR, or --from-scratch for the untrained baseline")
+    if checkpoint is not None and not checkpoint.exists():
+        raise UserError(f"--checkpoint {checkpoint}: no such file or directory")
+    extra = []
+    if dataset is not None:
+        extra.append(f"adapt.dataset={dataset}")
+    if epochs is not None:
+        extra.append(f"adapt.epochs={epochs}")
+    if image_size is not None:
+        extra.append(f"adapt.image_size={image_size}")
+    if freeze_arch:
+        extra.append("adapt.freeze_arch=true")
+    if config_path is None and checkpoint is not None:
+        # Default settings are the meta-train run's own (its config travels in the checkpoint).
+        ckpt = load_checkpoint(checkpoint)
+        from base_dist.config import apply_overrides, config_from_dict
+
+        cfg = config_from_dict(apply_overrides(dict(ckpt.meta.get("config") or {}), extra + list(overrides)),
+                               origin=f"config of {ckpt.path}")
+    else:
+        cfg = resolve_config(config_path, overrides, extra)
+    setup_logging()
+    from base_dist.meta.adapt import adapt
+
+    run_dir = create_run_dir("adapt", run_dir, cfg)
+    result = adapt(cfg, checkpoint, run_dir=run_dir)
+    for note in result.notes:
+        click.echo(f"note: {note}")
+    accs = " ".join(f"{100 * h['val_acc']:.1f}%" for h in result.history)
+    click.echo(f"adapt {result.info['dataset']}: held-out accuracy per epoch (0 = before): {accs}")
+    click.echo(f"genotype: {result.genotype}")
+    echo_run_dir(run_dir)

@@ -1,12 +1,82 @@
-"""`base-dist meta-train` (lands with issue 5 in-process / issue 6 distributed)."""
+"""`base-dist meta-train`: BASE Algorithm 1 (issue 5 in process; issue 6 distributed).
+
+Example:
+    $ base-dist meta-train --config jobs/configs/tiny.yaml --set dist.workers=0 --run-dir runs/tiny
+    $ base-dist meta-train --resume runs/tiny --set meta.rounds=10
+"""
+
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+from typing import Any
 
 import click
 
-from base_dist.cli.common import config_options, not_implemented
+from base_dist.cli.common import config_options, echo_run_dir, resolve_config
+from base_dist.config import ExperimentConfig
+from base_dist.errors import NotImplementedYet, UserError
 
 
-@click.command(name="meta-train", context_settings={"ignore_unknown_options": True, "allow_extra_args": True})
+def setup_logging() -> None:
+    """Progress and notes go to stderr as plain lines unless logging is configured already."""
+    root = logging.getLogger()
+    if not root.handlers:
+        logging.basicConfig(level=logging.INFO, format="%(message)s")
+    logging.getLogger("base_dist").setLevel(logging.INFO)
+
+
+def _run_distributed(cfg: ExperimentConfig, run_dir: Path | None, resume: bool) -> Any:
+    """``dist.workers >= 1``: hand over to the Ray driver of issue 6 (imported lazily; the run
+    directory is created only once the driver is importable)."""
+    from base_dist.track.rundir import create_run_dir
+
+    try:
+        from base_dist.dist.driver import run_distributed
+    except ModuleNotFoundError as err:
+        if err.name not in ("base_dist.dist.driver", "base_dist.dist"):
+            raise
+        raise NotImplementedYet("distributed meta-training (dist.workers >= 1) lands with issue 6; "
+                                "use --set dist.workers=0") from err
+    return run_distributed(cfg, create_run_dir("meta-train", run_dir, cfg), resume=resume)
+
+
+@click.command(name="meta-train")
 @config_options
-def command(**kwargs: object) -> None:
-    """Not implemented yet (issue 5 in-process / issue 6 distributed)."""
-    not_implemented("meta-train", "issue 5 in-process / issue 6 distributed")(**kwargs)
+@click.option("--resume", "resume_dir", type=click.Path(path_type=Path), default=None,
+              help="continue the run in this directory from its newest good checkpoint "
+                   "(its config.yaml is used unless --config is given; --set still applies)")
+def command(config_path: Path | None, overrides: tuple[str, ...], run_dir: Path | None,
+            resume_dir: Path | None) -> None:
+    """Meta-train the BASE meta-network: rounds of C tasks, T inner steps each, outer update, checkpoints."""
+    from base_dist.track.rundir import create_run_dir
+
+    resume = resume_dir is not None
+    if resume:
+        if not resume_dir.is_dir():
+            raise UserError(f"--resume {resume_dir}: not a directory (pass the run directory of a meta-train run)")
+        if run_dir is not None and run_dir.resolve() != resume_dir.resolve():
+            raise UserError("--resume RUN_DIR continues in RUN_DIR; drop --run-dir or make it the same directory")
+        run_dir = resume_dir
+        if config_path is None and (resume_dir / "config.yaml").is_file():
+            config_path = resume_dir / "config.yaml"
+    cfg = resolve_config(config_path, overrides)
+    setup_logging()
+    if cfg.dist.workers >= 1:
+        result = _run_distributed(cfg, run_dir, resume)
+    else:
+        from base_dist.meta.loop import meta_train
+
+        run_dir = create_run_dir("meta-train", run_dir, cfg)
+        result = meta_train(cfg, run_dir, resume=resume)
+    run_dir = Path(getattr(result, "run_dir", None) or run_dir or ".")
+    history = getattr(result, "history", None) or []
+    if history:
+        last = history[-1]
+        click.echo(f"meta-train: {result.rounds_done}/{cfg.meta.rounds} rounds | val acc "
+                   f"{100 * last.get('val_acc', float('nan')):.1f}% | {last.get('tasks_per_s', float('nan')):.2f} tasks/s")
+    if getattr(result, "genotype", None) is not None:
+        click.echo(f"genotype: {result.genotype}")
+    if getattr(result, "checkpoint", None) is not None:
+        click.echo(f"checkpoint: {result.checkpoint}")
+    echo_run_dir(run_dir)

@@ -1,0 +1,68 @@
+"""The Ray worker actor: builds tasks from seeds, runs the inner loop, returns the delta.
+
+A worker loads its data sources once (at actor start), keeps one scratch copy of the
+meta-network, and fetches the round's ``W`` from the object store once per round however many
+tasks it runs. It returns ``(info, delta)`` as two objects so the driver can fetch the small info
+(metrics, finiteness) without pulling the delta until it folds it into the mean.
+"""
+
+from __future__ import annotations
+
+import os
+import time
+from typing import Any
+
+import torch
+
+from base_dist.config import ExperimentConfig
+from base_dist.data import TaskDistribution
+from base_dist.meta.engine import configure_process, run_task
+from base_dist.meta.loop import build_model
+from base_dist.space.state import is_finite, state_to
+from base_dist.utils import resolve_device
+
+WIRE_DTYPES = {"float32": torch.float32, "bfloat16": torch.bfloat16, "float16": torch.float16}
+
+
+class TaskWorker:
+    """Body of the worker actor (wrapped with ``ray.remote`` by the executor).
+
+    Example:
+        >>> worker = TaskWorker(cfg.model_dump(mode="json"), slot=0)         # doctest: +SKIP
+        >>> info, delta = worker.run([w_ref], round_idx=0, index=0, attempt=0, spec=spec)  # doctest: +SKIP
+    """
+
+    def __init__(self, cfg_dict: dict[str, Any], slot: int) -> None:
+        self.cfg = ExperimentConfig.model_validate(cfg_dict)
+        self.slot = slot
+        configure_process(self.cfg)
+        self.device = resolve_device(self.cfg.device)
+        self.model = build_model(self.cfg, self.device)
+        self.tasks = TaskDistribution(self.cfg.data, split="meta-train")
+        self.wire_dtype = WIRE_DTYPES[self.cfg.dist.delta_dtype]
+        self._w_key: str | None = None
+        self._W: Any = None
+
+    def pid(self) -> int:
+        """The actor's process id (tests kill it to simulate a lost worker)."""
+        return os.getpid()
+
+    def _weights(self, w_box: list[Any]) -> Any:
+        """``W`` of this round, fetched once per round (the ref is boxed so Ray does not resolve it per call)."""
+        import ray
+
+        ref = w_box[0]
+        if ref.hex() != self._w_key:
+            self._W, self._w_key = ray.get(ref), ref.hex()
+        return self._W
+
+    def run(self, w_box: list[Any], round_idx: int, index: int, attempt: int, spec: Any) -> tuple[dict[str, Any], Any]:
+        """Run one task; returns ``(info, delta)`` with the delta on CPU in the wire dtype."""
+        t0 = time.perf_counter()
+        result = run_task(self.model, self._weights(w_box), spec, self.cfg, round_idx, index, self.device,
+                          dist=self.tasks, attempt=attempt)
+        delta = state_to(result.delta, "cpu", self.wire_dtype)
+        finite = is_finite(result.delta) and is_finite(delta)  # fp16 can overflow a finite fp32 delta
+        info = {"metrics": result.metrics, "finite": finite, "pid": os.getpid(), "slot": self.slot,
+                "seconds": time.perf_counter() - t0}
+        return info, delta

@@ -1,0 +1,120 @@
+"""The outer update of Algorithm 1 (line 10): ``W <- W + lambda * (1/C) * sum_c delta_c``.
+
+The mean is taken in task-index order (results are sorted by ``index`` first), so the new ``W``
+never depends on the order in which deltas arrive from workers.
+
+With ``meta.outer_optimizer: adam`` the mean delta is treated as a negative gradient
+(``g = -mean(delta)``) and fed to Adam, with ``meta.outer_adam_lr_weights`` for weights and
+``meta.outer_adam_lr_arch`` for ``arch.*`` logits, both multiplied by the lambda schedule's factor
+``outer_lr_at(r) / outer_lr``. The Adam state is a flat ``dict[str, Tensor]`` (``step``,
+``exp_avg.<name>``, ``exp_avg_sq.<name>``) so checkpoints store it as plain tensors.
+"""
+
+from __future__ import annotations
+
+from collections import OrderedDict
+from collections.abc import Mapping, Sequence
+from typing import Protocol
+
+import torch
+from torch import Tensor
+
+from base_dist.config import MetaConfig
+from base_dist.meta.schedules import outer_lr_at, outer_lr_factor
+from base_dist.space.state import is_arch, mean_states
+
+ADAM_BETAS = (0.9, 0.999)
+ADAM_EPS = 1e-8
+
+
+class HasDelta(Protocol):
+    index: int
+    delta: Mapping[str, Tensor]
+
+
+def init_outer_state(W: Mapping[str, Tensor], meta: MetaConfig) -> dict[str, Tensor]:
+    """Empty outer-optimizer state: ``{}`` for plain lambda steps, zeroed Adam moments otherwise.
+
+    Example:
+        >>> from base_dist.config import MetaConfig
+        >>> init_outer_state({"w": torch.zeros(2)}, MetaConfig())
+        {}
+    """
+    if meta.outer_optimizer == "none":
+        return {}
+    state: dict[str, Tensor] = {"step": torch.zeros((), dtype=torch.int64)}
+    for k, v in W.items():
+        state[f"exp_avg.{k}"] = torch.zeros_like(v, dtype=torch.float32, device="cpu")
+        state[f"exp_avg_sq.{k}"] = torch.zeros_like(v, dtype=torch.float32, device="cpu")
+    return state
+
+
+def mean_delta(results: Sequence[HasDelta]) -> OrderedDict[str, Tensor]:
+    """Mean of the results' deltas in ascending ``index`` order (arrival order is irrelevant).
+
+    Example:
+        >>> from types import SimpleNamespace as R
+        >>> rs = [R(index=1, delta={"w": torch.tensor([2.0])}), R(index=0, delta={"w": torch.tensor([0.0])})]
+        >>> mean_delta(rs)["w"]
+        tensor([1.])
+    """
+    ordered = sorted(results, key=lambda r: r.index)
+    indices = [r.index for r in ordered]
+    if len(set(indices)) != len(indices):
+        raise ValueError(f"duplicate task indices in outer update: {indices}")
+    return mean_states([r.delta for r in ordered])
+
+
+@torch.no_grad()
+def apply_outer(
+    W: Mapping[str, Tensor], mean: Mapping[str, Tensor], meta: MetaConfig, round_idx: int,
+    outer_state: Mapping[str, Tensor] | None,
+) -> tuple[OrderedDict[str, Tensor], dict[str, Tensor]]:
+    """One outer step from an already averaged delta; returns new tensors (inputs untouched).
+
+    Example:
+        >>> from base_dist.config import MetaConfig
+        >>> W, s = apply_outer({"w": torch.zeros(1)}, {"w": torch.ones(1)}, MetaConfig(outer_lr=0.5), 0, {})
+        >>> W["w"]
+        tensor([0.5000])
+    """
+    if meta.outer_optimizer == "none":
+        lam = outer_lr_at(meta, round_idx)
+        new_W = OrderedDict((k, (v.to(torch.float32) + lam * mean[k].to(v.device, torch.float32))) for k, v in W.items())
+        return new_W, dict(outer_state or {})
+    state = {k: v.clone() for k, v in (outer_state or init_outer_state(W, meta)).items()}
+    if "step" not in state:
+        state = init_outer_state(W, meta)
+    step = int(state["step"]) + 1
+    state["step"] = torch.tensor(step, dtype=torch.int64)
+    b1, b2 = ADAM_BETAS
+    bc1, bc2 = 1.0 - b1**step, 1.0 - b2**step
+    factor = outer_lr_factor(meta, round_idx)
+    new_W = OrderedDict()
+    for k, v in W.items():
+        g = -mean[k].to("cpu", torch.float32)
+        m = state[f"exp_avg.{k}"].mul_(b1).add_(g, alpha=1.0 - b1)
+        s = state[f"exp_avg_sq.{k}"].mul_(b2).addcmul_(g, g, value=1.0 - b2)
+        lr = (meta.outer_adam_lr_arch if is_arch(k) else meta.outer_adam_lr_weights) * factor
+        denom = (s / bc2).sqrt_().add_(ADAM_EPS)
+        upd = (m / bc1).div_(denom).mul_(-lr)
+        new_W[k] = v.to(torch.float32) + upd.to(v.device)
+    return new_W, state
+
+
+def outer_update(
+    W: Mapping[str, Tensor], results: Sequence[HasDelta], meta: MetaConfig, round_idx: int,
+    outer_state: Mapping[str, Tensor] | None = None,
+) -> tuple[OrderedDict[str, Tensor], dict[str, Tensor]]:
+    """``W + lambda_r * mean(delta)`` (or an outer Adam step), deltas averaged in task-index order.
+
+    Example:
+        >>> from types import SimpleNamespace as R
+        >>> from base_dist.config import MetaConfig
+        >>> rs = [R(index=0, delta={"w": torch.tensor([1.0])}), R(index=1, delta={"w": torch.tensor([3.0])})]
+        >>> outer_update({"w": torch.zeros(1)}, rs, MetaConfig(), 0)[0]["w"]
+        tensor([2.])
+    """
+    if not results:
+        raise ValueError("outer_update needs at least one task result")
+    return apply_outer(W, mean_delta(results), meta, round_idx, outer_state)

@@ -1,0 +1,164 @@
+"""One round of Algorithm 1 over any executor: request C tasks, reject non-finite deltas, average.
+
+An *executor* runs task requests somewhere — in this process (:class:`InProcessExecutor`) or on
+Ray workers (:class:`base_dist.dist.executor.RayExecutor`) — and hands back one
+:class:`TaskOutcome` per request. :func:`collect_round` owns what must not depend on where tasks
+ran: the non-finite policy (re-sample with a new seed, or skip), and the mean of the accepted
+deltas folded one at a time in task-index order (so the result is bitwise independent of arrival
+order and the driver holds only ``W``, the running sum and one delta at a time).
+"""
+
+from __future__ import annotations
+
+import logging
+from collections import OrderedDict
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any, Protocol
+
+import torch
+from torch import Tensor, nn
+
+from base_dist.config import ExperimentConfig
+from base_dist.errors import UserError
+from base_dist.meta.engine import run_task, task_seed
+from base_dist.space.state import is_finite
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class TaskRequest:
+    """Task ``index`` of a round, try ``attempt`` (> 0 after a rejected delta), and its spec."""
+
+    index: int
+    attempt: int
+    spec: Any
+
+
+@dataclass
+class TaskOutcome:
+    """A finished task: metrics, whether its delta is finite, and ``fetch()`` returning the fp32 delta."""
+
+    index: int
+    attempt: int
+    metrics: dict[str, float]
+    finite: bool
+    fetch: Callable[[], Mapping[str, Tensor]]
+
+
+class Executor(Protocol):
+    """Runs the requests of one round from ``W``; outcomes in any order."""
+
+    def execute(self, W: Mapping[str, Tensor], round_idx: int, requests: Sequence[TaskRequest]) -> list[TaskOutcome]:
+        ...
+
+    def close(self) -> None:
+        ...
+
+
+@dataclass
+class RoundSummary:
+    """What the driver needs from a round: the mean delta, per-task metrics (index order), counters."""
+
+    mean_delta: OrderedDict[str, Tensor]
+    task_metrics: list[dict[str, float]]
+    rejected: int = 0
+    skipped: int = 0
+    extra: dict[str, float] = field(default_factory=dict)
+
+
+def request_for(dist: Any, cfg: ExperimentConfig, round_idx: int, index: int, attempt: int = 0) -> TaskRequest:
+    """The request of task ``index`` (a re-sampled task for ``attempt > 0``).
+
+    Example:
+        >>> # request_for(TaskDistribution(cfg.data), cfg, 0, 3).spec.seed == task_seed(cfg, 0, 3, 0)
+    """
+    return TaskRequest(index, attempt, dist.spec(task_seed(cfg, round_idx, index, attempt)))
+
+
+def collect_round(executor: Executor, dist: Any, W: Mapping[str, Tensor], cfg: ExperimentConfig,
+                  round_idx: int) -> RoundSummary:
+    """Run the C tasks of round ``round_idx`` and average the accepted deltas in task-index order.
+
+    A non-finite delta is logged and counted; with ``dist.on_nonfinite: resample`` the task is drawn
+    again with a new seed (at most ``dist.max_task_retries`` times, then the run stops), with
+    ``skip`` it is dropped. ``W`` never sees a non-finite value.
+
+    Example:
+        >>> # summary = collect_round(InProcessExecutor(model, dist, cfg), dist, W, cfg, round_idx=0)
+    """
+    pending = [request_for(dist, cfg, round_idx, i) for i in range(cfg.meta.tasks_per_round)]
+    accepted: dict[int, TaskOutcome] = {}
+    rejected = skipped = 0
+    while pending:
+        retry: list[TaskRequest] = []
+        for out in executor.execute(W, round_idx, pending):
+            if out.finite:
+                accepted[out.index] = out
+                continue
+            rejected += 1
+            log.warning("round %d task %d (try %d): non-finite delta rejected", round_idx, out.index, out.attempt)
+            if cfg.dist.on_nonfinite == "skip":
+                skipped += 1
+            elif out.attempt >= cfg.dist.max_task_retries:
+                raise UserError(f"round {round_idx} task {out.index}: non-finite delta on {out.attempt + 1} draws "
+                                "(dist.max_task_retries); lower meta.inner_lr_* or raise meta.grad_clip")
+            else:
+                retry.append(request_for(dist, cfg, round_idx, out.index, out.attempt + 1))
+        pending = retry
+    if not accepted:
+        raise UserError(f"round {round_idx}: every task gave a non-finite delta; lower meta.inner_lr_*")
+    ordered = [accepted[i] for i in sorted(accepted)]
+    return RoundSummary(mean_delta=fold_mean(out.fetch for out in ordered),
+                        task_metrics=[out.metrics for out in ordered], rejected=rejected, skipped=skipped)
+
+
+def fold_mean(deltas: Any) -> OrderedDict[str, Tensor]:
+    """Mean of an iterable of deltas, summed in iteration order one at a time (fp32).
+
+    Bitwise equal to :func:`base_dist.space.state.mean_states` on the same list.
+
+    Example:
+        >>> fold_mean(iter([lambda: {"w": torch.zeros(1)}, lambda: {"w": torch.ones(1)}]))["w"]
+        tensor([0.5000])
+    """
+    total: OrderedDict[str, Tensor] | None = None
+    n = 0
+    for fetch in deltas:
+        delta = fetch()
+        if not is_finite(delta):  # checked again here: the driver trusts no worker blindly
+            raise RuntimeError("a delta reported finite arrived with NaN/inf")
+        if total is None:
+            total = OrderedDict((k, v.detach().to("cpu", torch.float32).clone()) for k, v in delta.items())
+        else:
+            for k in total:
+                total[k] += delta[k].to("cpu", torch.float32)
+        n += 1
+        del delta
+    if total is None:
+        raise ValueError("fold_mean needs at least one delta")
+    return OrderedDict((k, v / n) for k, v in total.items())
+
+
+class InProcessExecutor:
+    """Runs requests one after another in this process (``dist.workers: 0``).
+
+    Example:
+        >>> # ex = InProcessExecutor(build_model(cfg), TaskDistribution(cfg.data), cfg, device)
+    """
+
+    def __init__(self, model: nn.Module, dist: Any, cfg: ExperimentConfig, device: torch.device | str = "cpu") -> None:
+        self.model, self.dist, self.cfg, self.device = model, dist, cfg, device
+
+    def execute(self, W: Mapping[str, Tensor], round_idx: int, requests: Sequence[TaskRequest]) -> list[TaskOutcome]:
+        outcomes = []
+        for req in requests:
+            res = run_task(self.model, W, req.spec, self.cfg, round_idx, req.index, self.device, dist=self.dist,
+                           attempt=req.attempt)
+            outcomes.append(TaskOutcome(req.index, req.attempt, res.metrics, is_finite(res.delta),
+                                        fetch=lambda d=res.delta: d))
+        return outcomes
+
+    def close(self) -> None:
+        """Nothing to release in process."""

@@ -1,0 +1,74 @@
+"""The fault-tolerant work queue, on a real local Ray cluster with toy actors."""
+
+from __future__ import annotations
+
+import os
+import signal
+
+import pytest
+
+from base_dist.dist.pool import TaskFailedError, WorkerPool, WorkItem
+
+pytestmark = pytest.mark.ray
+
+
+@pytest.fixture(scope="module")
+def toy_actor(ray_session):
+    ray = ray_session
+
+    @ray.remote(num_cpus=0.25, max_restarts=0)
+    class Toy:
+        def pid(self) -> int:
+            return os.getpid()
+
+        def work(self, payload):
+            kind, value = payload
+            if kind == "boom":
+                raise MemoryError("simulated out of memory")
+            if kind == "die":
+                os.kill(os.getpid(), signal.SIGKILL)
+            return {"index_seen": value, "pid": os.getpid()}, [value] * 3
+
+    return Toy
+
+
+def _submit(actor, item):
+    return tuple(actor.work.options(num_returns=2).remote(item.payload))
+
+
+def test_more_items_than_actors_all_complete_in_index_order(ray_session, toy_actor):
+    pool = WorkerPool(lambda slot: toy_actor.remote(), size=2, max_retries=2)
+    try:
+        done = pool.run([WorkItem(i, ("ok", i)) for i in reversed(range(7))], _submit)
+        assert [c.item.index for c in done] == list(range(7))
+        assert [ray_session.get(c.result_ref) for c in done] == [[i] * 3 for i in range(7)]
+        assert len({c.info["pid"] for c in done}) == 2  # both actors took work
+    finally:
+        pool.close()
+
+
+def test_dead_worker_is_replaced_and_its_item_rerun(ray_session, toy_actor):
+    pool = WorkerPool(lambda slot: toy_actor.remote(), size=2, max_retries=3)
+    try:
+        calls = {"n": 0}
+
+        def submit_killing_once(actor, item):
+            calls["n"] += 1
+            payload = ("die", item.index) if (item.index == 1 and item.tries == 0) else item.payload
+            return tuple(actor.work.options(num_returns=2).remote(payload))
+
+        done = pool.run([WorkItem(i, ("ok", i)) for i in range(4)], submit_killing_once)
+        assert [c.item.index for c in done] == [0, 1, 2, 3]
+        assert pool.stats.actor_restarts == 1 and pool.stats.retries == 1
+        assert len(pool.pids()) == 2
+    finally:
+        pool.close()
+
+
+def test_item_failing_every_try_stops_with_clear_error(ray_session, toy_actor):
+    pool = WorkerPool(lambda slot: toy_actor.remote(), size=1, max_retries=2)
+    try:
+        with pytest.raises(TaskFailedError, match=r"task 0 failed 3 times.*MemoryError"):
+            pool.run([WorkItem(0, ("boom", 0))], _submit)
+    finally:
+        pool.close()

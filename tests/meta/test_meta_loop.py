@@ -1,0 +1,70 @@
+"""meta_train in process: W changes, metrics and checkpoints are written, resume is exact (bitwise)."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+import torch
+from conftest import tiny
+
+from base_dist.errors import UserError
+from base_dist.meta.loop import build_model, meta_train
+from base_dist.space.state import get_state
+from base_dist.track.checkpoint import CheckpointMismatch, load_checkpoint
+
+
+def test_three_rounds_change_W_and_write_outputs(trained_run):
+    cfg, res = trained_run
+    assert res.rounds_done == 3 and len(res.history) == 3
+    W0 = get_state(build_model(cfg))
+    assert list(res.W) == list(W0)
+    assert any(not torch.equal(res.W[k], W0[k]) for k in W0)
+    assert not torch.equal(res.W["arch.normal"], W0["arch.normal"])
+    assert all(torch.isfinite(v).all() for v in res.W.values())
+    lines = (res.run_dir / "metrics.jsonl").read_text().splitlines()
+    assert [json.loads(x)["round"] for x in lines] == [0, 1, 2]
+    assert {"val_acc", "train_loss", "arch_entropy", "tasks_per_s", "outer_lr"} <= set(json.loads(lines[-1]))
+    assert (res.run_dir / "genotype.json").is_file()
+    ckpt = load_checkpoint(res.run_dir)
+    assert ckpt.round == 3 and ckpt.path == res.checkpoint
+    assert all(torch.equal(ckpt.tensors["W"][k], res.W[k]) for k in res.W)
+    assert ckpt.meta["config"]["meta"]["rounds"] == 3 and ckpt.meta["signature"]
+    assert "torch_cpu" in ckpt.tensors["rng"]
+
+
+def test_resume_is_bitwise_exact(trained_run, tmp_path):
+    cfg, straight = trained_run
+    run = tmp_path / "resumed"
+    first = meta_train(cfg, run, stop_after=1, progress=False)
+    assert first.rounds_done == 1
+    assert load_checkpoint(run).round == 1
+    resumed = meta_train(cfg, run, resume=True, progress=False)
+    assert resumed.rounds_done == 3 and len(resumed.history) == 2
+    assert all(torch.equal(resumed.W[k], straight.W[k]) for k in straight.W)
+    lines = (run / "metrics.jsonl").read_text().splitlines()
+    assert [json.loads(x)["round"] for x in lines] == [0, 1, 2]
+
+
+def test_resume_with_outer_adam_is_exact(tmp_path):
+    cfg = tiny("meta.rounds=2", "meta.outer_optimizer=adam", "meta.inner_steps=1", "meta.tasks_per_round=1")
+    straight = meta_train(cfg, tmp_path / "a", progress=False)
+    meta_train(cfg, tmp_path / "b", stop_after=1, progress=False)
+    resumed = meta_train(cfg, tmp_path / "b", resume=True, progress=False)
+    assert all(torch.equal(resumed.W[k], straight.W[k]) for k in straight.W)
+    assert all(torch.equal(resumed.outer_state[k], straight.outer_state[k]) for k in straight.outer_state)
+
+
+def test_resume_refuses_another_space_or_an_empty_dir(trained_run, tmp_path):
+    _, res = trained_run
+    with pytest.raises(CheckpointMismatch):
+        meta_train(tiny("space.channels=6"), res.run_dir, resume=True, progress=False)
+    with pytest.raises(UserError, match="no checkpoint"):
+        meta_train(tiny(), tmp_path / "empty", resume=True, progress=False)
+
+
+def test_nonfinite_deltas_never_reach_W(tmp_path):
+    cfg = tiny("meta.rounds=1", "meta.inner_lr_weights=1e38", "meta.inner_momentum=0", "dist.on_nonfinite=skip")
+    with pytest.raises(UserError, match="non-finite"):
+        meta_train(cfg, tmp_path / "nan", progress=False)
+    assert not list((tmp_path / "nan" / "checkpoints").glob("ckpt-*"))
