@@ -15,7 +15,7 @@ import click
 
 from base_dist.cli.common import config_options, echo_run_dir, resolve_config
 from base_dist.config import ExperimentConfig
-from base_dist.errors import NotImplementedYet, UserError
+from base_dist.errors import UserError
 
 
 def setup_logging() -> None:
@@ -27,17 +27,10 @@ def setup_logging() -> None:
 
 
 def _run_distributed(cfg: ExperimentConfig, run_dir: Path | None, resume: bool) -> Any:
-    """``dist.workers >= 1``: hand over to the Ray driver of issue 6 (imported lazily; the run
-    directory is created only once the driver is importable)."""
+    """``dist.workers >= 1``: the Ray driver (imported lazily so in-process runs never import Ray)."""
+    from base_dist.dist.driver import run_distributed
     from base_dist.track.rundir import create_run_dir
 
-    try:
-        from base_dist.dist.driver import run_distributed
-    except ModuleNotFoundError as err:
-        if err.name not in ("base_dist.dist.driver", "base_dist.dist"):
-            raise
-        raise NotImplementedYet("distributed meta-training (dist.workers >= 1) lands with issue 6; "
-                                "use --set dist.workers=0") from err
     return run_distributed(cfg, create_run_dir("meta-train", run_dir, cfg), resume=resume)
 
 

@@ -9,6 +9,7 @@ worker ran what or when it finished, and driver memory does not grow with tasks 
 from __future__ import annotations
 
 import logging
+import time
 from collections.abc import Mapping, Sequence
 from typing import Any
 
@@ -52,14 +53,17 @@ class RayExecutor:
         self._w_ref: Any = None
         self._w_round: int | None = None
         self.puts = 0
+        self.put_s = 0.0  # cumulative seconds in ray.put(W), part of the driver's time
 
     def _put_weights(self, W: Mapping[str, Tensor], round_idx: int) -> Any:
         """``ray.put(W)`` once per round (re-sampled tasks of the same round reuse it)."""
         import ray
 
         if self._w_round != round_idx:
+            t0 = time.perf_counter()
             self._w_ref, self._w_round = ray.put(dict(W)), round_idx
             self.puts += 1
+            self.put_s += time.perf_counter() - t0
         return self._w_ref
 
     def execute(self, W: Mapping[str, Tensor], round_idx: int, requests: Sequence[TaskRequest]) -> list[TaskOutcome]:
@@ -87,7 +91,8 @@ class RayExecutor:
     @property
     def stats(self) -> dict[str, float]:
         """Cumulative retry/restart counters for logging."""
-        return {"retries": float(self.pool.stats.retries), "worker_restarts": float(self.pool.stats.actor_restarts)}
+        return {"retries": float(self.pool.stats.retries), "worker_restarts": float(self.pool.stats.actor_restarts),
+                "put_s_total": self.put_s}
 
     def close(self) -> None:
         """Kill the workers and shut Ray down if this executor started it."""

@@ -21,6 +21,7 @@ import logging
 import math
 import time
 from collections import OrderedDict
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -181,7 +182,8 @@ def _rewrite_metrics(path: Path, keep_below: int) -> None:
 
 def meta_train(cfg: ExperimentConfig, run_dir: str | Path, resume: bool = False, stop_after: int | None = None,
                *, tracker: NullTracker | None = None, progress: bool = True,
-               executor: Executor | None = None) -> MetaTrainResult:
+               executor: Executor | None = None,
+               on_round: Callable[[int, dict[str, float]], None] | None = None) -> MetaTrainResult:
     """Meta-train in this process for ``cfg.meta.rounds`` rounds (or until ``stop_after`` rounds are done).
 
     ``resume=True`` continues from the newest good checkpoint in ``run_dir/checkpoints`` (same
@@ -190,6 +192,9 @@ def meta_train(cfg: ExperimentConfig, run_dir: str | Path, resume: bool = False,
     unless ``tracker`` is given. ``executor`` runs the tasks of a round (default: in this process;
     the Ray driver of :mod:`base_dist.dist` passes its own); the non-finite policy and the
     task-index-order mean are :func:`base_dist.meta.rounds.collect_round`'s, wherever tasks run.
+    ``on_round(rounds_done, row)`` is called after each round, once its checkpoint (if due), its
+    ``metrics.jsonl`` line and its MLflow metrics are written (``row`` is that line's dict); Ray Tune
+    trials report from it. An exception it raises ends the run like any other.
 
     Example:
         >>> from base_dist.config import load_config
@@ -226,7 +231,7 @@ def meta_train(cfg: ExperimentConfig, run_dir: str | Path, resume: bool = False,
     own_tracker = tracker is None
     if tracker is None:
         tracker = start_tracker(cfg, run_dir, run_name=f"{cfg.name}-meta-train", resume=resume,
-                                tags={"command": "meta-train", "workers": 0})
+                                tags={"command": "meta-train", "workers": cfg.dist.workers})
     if not resume:
         tracker.log_params(cfg)
     reporter = ProgressReporter(total=cfg.meta.rounds, start=start) if progress else None
@@ -244,13 +249,15 @@ def meta_train(cfg: ExperimentConfig, run_dir: str | Path, resume: bool = False,
             done = r + 1
             if done % cfg.meta.checkpoint_every == 0 or done == end:
                 last_ckpt = save_meta_checkpoint(store, cfg, done, W, outer_state, signature)
+                if cfg.tracking.log_checkpoints:
+                    tracker.log_artifact(last_ckpt, artifact_path="checkpoints")
             t_end = time.perf_counter()
             seconds = t_end - t0
             row = {"round": float(r), **_round_metrics(summary.task_metrics), **summary.extra,
                    "rejected_deltas": float(summary.rejected), "skipped_tasks": float(summary.skipped),
                    "outer_lr": outer_lr_at(cfg.meta, r), "tau": tau_at(cfg.space.arch, r),
                    "mean_delta_norm": _norm(summary.mean_delta), "round_s": seconds, "tasks_s": t_tasks - t0,
-                   "driver_s": t_end - t_tasks, "tasks_per_s": cfg.meta.tasks_per_round / max(seconds, 1e-9)}
+                   "driver_s": t_end - t_tasks + summary.extra.get("fold_s", 0.0), "tasks_per_s": cfg.meta.tasks_per_round / max(seconds, 1e-9)}
             stats = getattr(executor, "stats", None)
             stats = stats() if callable(stats) else stats
             if isinstance(stats, dict):  # e.g. the Ray executor's retries / worker restarts (cumulative)
@@ -262,6 +269,8 @@ def meta_train(cfg: ExperimentConfig, run_dir: str | Path, resume: bool = False,
             if reporter is not None:
                 reporter.update(done, tasks_per_s=row["tasks_per_s"], val_acc=row.get("val_acc"),
                                 extra={"train loss": row.get("train_loss", float("nan"))})
+            if on_round is not None:
+                on_round(done, row)
         if reporter is not None:
             reporter.close()
         load_state(model, W)

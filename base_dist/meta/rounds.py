@@ -11,6 +11,7 @@ order and the driver holds only ``W``, the running sum and one delta at a time).
 from __future__ import annotations
 
 import logging
+import time
 from collections import OrderedDict
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -110,8 +111,10 @@ def collect_round(executor: Executor, dist: Any, W: Mapping[str, Tensor], cfg: E
     if not accepted:
         raise UserError(f"round {round_idx}: every task gave a non-finite delta; lower meta.inner_lr_*")
     ordered = [accepted[i] for i in sorted(accepted)]
-    return RoundSummary(mean_delta=fold_mean(out.fetch for out in ordered),
-                        task_metrics=[out.metrics for out in ordered], rejected=rejected, skipped=skipped)
+    t0 = time.perf_counter()
+    mean = fold_mean(out.fetch for out in ordered)
+    return RoundSummary(mean_delta=mean, task_metrics=[out.metrics for out in ordered], rejected=rejected,
+                        skipped=skipped, extra={"fold_s": time.perf_counter() - t0})
 
 
 def fold_mean(deltas: Any) -> OrderedDict[str, Tensor]:
