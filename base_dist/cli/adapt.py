@@ -11,7 +11,7 @@ from pathlib import Path
 
 import click
 
-from base_dist.cli.common import config_options, echo_run_dir, resolve_config
+from base_dist.cli.common import config_options, echo_run_dir, flag_overrides, resolve_config
 from base_dist.cli.meta_train import setup_logging
 from base_dist.errors import UserError
 
@@ -37,15 +37,8 @@ def command(config_path: Path | None, overrides: tuple[str, ...], run_dir: Path 
         raise UserError("pass --checkpoint CKPT|RUN_DIR, or --from-scratch for the untrained baseline")
     if checkpoint is not None and not checkpoint.exists():
         raise UserError(f"--checkpoint {checkpoint}: no such file or directory")
-    extra = []
-    if dataset is not None:
-        extra.append(f"adapt.dataset={dataset}")
-    if epochs is not None:
-        extra.append(f"adapt.epochs={epochs}")
-    if image_size is not None:
-        extra.append(f"adapt.image_size={image_size}")
-    if freeze_arch:
-        extra.append("adapt.freeze_arch=true")
+    extra = flag_overrides({"adapt.dataset": dataset, "adapt.epochs": epochs, "adapt.image_size": image_size,
+                            "adapt.freeze_arch": freeze_arch})
     if config_path is None and checkpoint is not None:
         # Default settings are the meta-train run's own (its config travels in the checkpoint).
         ckpt = load_checkpoint(checkpoint)

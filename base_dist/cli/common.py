@@ -2,13 +2,15 @@
 
 from __future__ import annotations
 
+import json
+from collections.abc import Callable
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 import click
 
 from base_dist.config import ExperimentConfig, load_config
-from base_dist.errors import NotImplementedYet
+from base_dist.errors import NotImplementedYet, UserError
 
 
 def config_options(func: Callable[..., Any]) -> Callable[..., Any]:
@@ -40,3 +42,39 @@ def not_implemented(command: str, issue: str) -> Callable[..., Any]:
 def echo_run_dir(path: Path) -> None:
     """Every command that writes ends by printing its run directory."""
     click.echo(f"run directory: {path}")
+
+
+def resume_settings(resume_dir: Path | None, run_dir: Path | None, config_path: Path | None,
+                    command: str) -> tuple[bool, Path | None, Path | None]:
+    """``--resume RUN_DIR`` continues in RUN_DIR with its own config.yaml unless ``--config`` is given.
+
+    Returns ``(resume, run_dir, config_path)``.
+
+    Example:
+        >>> resume_settings(None, None, None, "train")
+        (False, None, None)
+    """
+    if resume_dir is None:
+        return False, run_dir, config_path
+    if not resume_dir.is_dir():
+        raise UserError(f"--resume {resume_dir}: not a directory (pass the run directory of a {command} run)")
+    if run_dir is not None and run_dir.resolve() != resume_dir.resolve():
+        raise UserError("--resume RUN_DIR continues in RUN_DIR; drop --run-dir or make it the same directory")
+    if config_path is None and (resume_dir / "config.yaml").is_file():
+        config_path = resume_dir / "config.yaml"
+    return True, resume_dir, config_path
+
+
+def flag_overrides(flags: dict[str, Any]) -> list[str]:
+    """``--set``-style overrides for the command-line flags that were given (None = not given).
+
+    Example:
+        >>> flag_overrides({"adapt.epochs": 3, "adapt.dataset": None, "adapt.freeze_arch": True})
+        ['adapt.epochs=3', 'adapt.freeze_arch=true']
+    """
+    out = []
+    for key, value in flags.items():
+        if value is None or value is False:
+            continue
+        out.append(f"{key}={json.dumps(value)}")
+    return out

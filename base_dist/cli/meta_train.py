@@ -13,9 +13,8 @@ from typing import Any
 
 import click
 
-from base_dist.cli.common import config_options, echo_run_dir, resolve_config
+from base_dist.cli.common import config_options, echo_run_dir, resolve_config, resume_settings
 from base_dist.config import ExperimentConfig
-from base_dist.errors import UserError
 
 
 def setup_logging() -> None:
@@ -44,15 +43,7 @@ def command(config_path: Path | None, overrides: tuple[str, ...], run_dir: Path 
     """Meta-train the BASE meta-network: rounds of C tasks, T inner steps each, outer update, checkpoints."""
     from base_dist.track.rundir import create_run_dir
 
-    resume = resume_dir is not None
-    if resume:
-        if not resume_dir.is_dir():
-            raise UserError(f"--resume {resume_dir}: not a directory (pass the run directory of a meta-train run)")
-        if run_dir is not None and run_dir.resolve() != resume_dir.resolve():
-            raise UserError("--resume RUN_DIR continues in RUN_DIR; drop --run-dir or make it the same directory")
-        run_dir = resume_dir
-        if config_path is None and (resume_dir / "config.yaml").is_file():
-            config_path = resume_dir / "config.yaml"
+    resume, run_dir, config_path = resume_settings(resume_dir, run_dir, config_path, "meta-train")
     cfg = resolve_config(config_path, overrides)
     setup_logging()
     if cfg.dist.workers >= 1:

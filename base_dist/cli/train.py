@@ -8,13 +8,11 @@ Example:
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 
 import click
 
-from base_dist.cli.common import config_options, echo_run_dir, resolve_config
-from base_dist.errors import UserError
+from base_dist.cli.common import config_options, echo_run_dir, flag_overrides, resolve_config, resume_settings
 
 
 def _genotype_key(value: str) -> str:
@@ -43,24 +41,9 @@ def command(config_path: Path | None, overrides: tuple[str, ...], run_dir: Path 
     from base_dist.track.rundir import create_run_dir
     from base_dist.train.run import check_dataset, check_run_dir, train
 
-    resume = resume_dir is not None
-    if resume:
-        if not resume_dir.is_dir():
-            raise UserError(f"--resume {resume_dir}: not a directory (pass the run directory of a train run)")
-        if run_dir is not None and run_dir.resolve() != resume_dir.resolve():
-            raise UserError("--resume RUN_DIR continues in RUN_DIR; drop --run-dir or make it the same directory")
-        run_dir = resume_dir
-        if config_path is None and (resume_dir / "config.yaml").is_file():
-            config_path = resume_dir / "config.yaml"
-    extra = []
-    if genotype is not None:
-        extra.append(f"train.genotype={json.dumps(_genotype_key(genotype))}")
-    if dataset is not None:
-        extra.append(f"train.dataset={json.dumps(dataset)}")
-    if epochs is not None:
-        extra.append(f"train.epochs={epochs}")
-    if workers is not None:
-        extra.append(f"train.workers={workers}")
+    resume, run_dir, config_path = resume_settings(resume_dir, run_dir, config_path, "train")
+    extra = flag_overrides({"train.genotype": None if genotype is None else _genotype_key(genotype),
+                            "train.dataset": dataset, "train.epochs": epochs, "train.workers": workers})
     cfg = resolve_config(config_path, overrides, extra)
     # Bad names fail here, before a run directory is created.
     get_genotype(cfg.train.genotype)
