@@ -107,3 +107,20 @@ def test_mlflow_run_reads_back(ray_session, tmp_path):
         assert [m.step for m in history] == [1, 2], key
     artifacts = {a.path for a in client.list_artifacts(run_id)}
     assert {"config.yaml", "genotype.json", "cells.png"} <= artifacts, artifacts
+
+
+def test_bf16_deltas_are_rounded_only_once(ray_session, tmp_path):
+    """One round with bf16 on the wire: W moves by the fp32 mean of bf16-rounded deltas."""
+    fp32 = _cfg("bf16", "meta.rounds=1")
+    ref = meta_train(fp32.model_copy(update={"dist": fp32.dist.model_copy(update={"workers": 0})}),
+                     tmp_path / "ref", progress=False)
+    init = meta_train(fp32.model_copy(update={"dist": fp32.dist.model_copy(update={"workers": 0}),
+                                              "meta": fp32.meta.model_copy(update={"rounds": 1, "inner_steps": 0})}),
+                      tmp_path / "init", progress=False).W
+    result = run_distributed(_cfg("bf16", "meta.rounds=1", "dist.delta_dtype=bfloat16"), tmp_path / "bf16",
+                             progress=False)
+    for k, v in result.W.items():
+        assert v.dtype == torch.float32
+        step = (ref.W[k] - init[k]).abs().max().item()
+        assert (v - ref.W[k]).abs().max().item() <= step * 2**-7 + 1e-7, k
+    assert any(not torch.equal(result.W[k], ref.W[k]) for k in result.W), "bf16 was not used on the wire"
