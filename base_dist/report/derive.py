@@ -1,0 +1,258 @@
+"""Derive a discrete genotype from a posterior: an adapted run, or a meta-train checkpoint + a dataset.
+
+Two recipes from the paper (section 5):
+
+* most probable: ``softmax(phi)`` of the (adapted) posterior, top-2 (input, op) pairs per node;
+* task average (the ImageNet recipe): adapt with the inner loop to ``k`` sampled tasks, average the
+  sampled (Gumbel-softmax) architecture distributions, then take the top-2 pairs.
+
+Outputs (:func:`write_derive_outputs`): ``genotype.json`` (DARTS-compatible fields), ``cells.png``,
+``derive.json`` (probabilities, recipe, provenance).
+
+Example:
+    >>> # res = derive(cfg, "runs/meta-train-x", dataset="digits", tasks=4)
+    >>> # write_derive_outputs(res, Path("runs/derive-x"))
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from collections import OrderedDict
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import torch
+from torch import Tensor
+
+from base_dist.config import DataConfig, ExperimentConfig, SourceSpec, SpaceConfig, config_from_dict
+from base_dist.data import TaskDistribution
+from base_dist.errors import UserError
+from base_dist.meta.engine import configure_process, run_task
+from base_dist.meta.heads import extend_space, transfer_state
+from base_dist.meta.loop import init_seed
+from base_dist.meta.schedules import tau_at
+from base_dist.space.genotypes import Genotype, average_distributions, derive_genotype, genotype_to_dict
+from base_dist.space.metanet import create_metanet
+from base_dist.space.state import get_state
+from base_dist.track.checkpoint import load_checkpoint
+from base_dist.utils import make_generator
+
+log = logging.getLogger(__name__)
+GENOTYPE_FILE = "genotype.json"
+CELLS_FILE = "cells.png"
+DERIVE_FILE = "derive.json"
+
+
+@dataclass
+class DeriveResult:
+    """A derived genotype, the ``[edges, ops]`` probabilities it came from, and how it was made."""
+
+    genotype: Genotype
+    probs: dict[str, list[list[float]]]
+    ops: list[str]
+    info: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass
+class Posterior:
+    """A checkpoint's ``W`` with its search space, config, round count and kind (``meta-train``/``adapt``)."""
+
+    W: OrderedDict[str, Tensor]
+    space: SpaceConfig
+    config: dict[str, Any]
+    rounds: int
+    kind: str
+    path: Path
+
+
+def load_posterior(checkpoint: str | Path) -> Posterior:
+    """Load a meta-train or adapt checkpoint (a file or a run directory) as a :class:`Posterior`.
+
+    Raises :class:`UserError` (one line) when the path is missing or holds no usable checkpoint.
+
+    Example:
+        >>> # post = load_posterior("runs/adapt-x"); post.kind
+        >>> # 'adapt'
+    """
+    p = Path(checkpoint)
+    if not p.exists():
+        raise UserError(f"{p}: no such file or directory (pass an adapt or meta-train run directory or checkpoint)")
+    ckpt = load_checkpoint(p)
+    cfg = ckpt.meta.get("config") or {}
+    if "space" not in cfg or "W" not in ckpt.tensors:
+        raise UserError(f"{ckpt.path}: not a meta-train or adapt checkpoint (no W or no config)")
+    W = OrderedDict((k, v.to(torch.float32)) for k, v in ckpt.tensors["W"].items())
+    if "arch.normal" not in W or "arch.reduce" not in W:
+        raise UserError(f"{ckpt.path}: the checkpoint holds no architecture logits (arch.normal/arch.reduce)")
+    return Posterior(W=W, space=SpaceConfig.model_validate(cfg["space"]), config=dict(cfg),
+                     rounds=int(ckpt.meta.get("rounds_done", ckpt.round)), kind=str(ckpt.meta.get("kind", "meta-train")),
+                     path=Path(ckpt.path))
+
+
+def derive_from_probs(normal: Tensor, reduce: Tensor, space: SpaceConfig, **info: Any) -> DeriveResult:
+    """Top-2 (input, op) genotype of two ``[edges, ops]`` probability tables.
+
+    Example:
+        >>> s = SpaceConfig(nodes=2, ops=["none", "skip_connect", "sep_conv_3x3"])
+        >>> p = torch.tensor([[0.0, 0.9, 0.1]] * 5)
+        >>> derive_from_probs(p, p, s).genotype.normal[:2]
+        [('skip_connect', 0), ('skip_connect', 1)]
+    """
+    g = derive_genotype(normal, reduce, list(space.ops), space.nodes)
+    probs = {"normal": normal.detach().float().cpu().tolist(), "reduce": reduce.detach().float().cpu().tolist()}
+    return DeriveResult(genotype=g, probs=probs, ops=list(space.ops), info=dict(info))
+
+
+def derive_from_state(W: dict[str, Tensor], space: SpaceConfig, **info: Any) -> DeriveResult:
+    """The most probable genotype of a state dict: ``softmax(W['arch.normal'])``, ``softmax(W['arch.reduce'])``.
+
+    Example:
+        >>> s = SpaceConfig(nodes=2, ops=["none", "skip_connect", "sep_conv_3x3"])
+        >>> W = {"arch.normal": torch.zeros(5, 3), "arch.reduce": torch.zeros(5, 3)}
+        >>> W["arch.normal"][0, 2] = 5.0
+        >>> derive_from_state(W, s).genotype.normal[0]
+        ('sep_conv_3x3', 0)
+    """
+    return derive_from_probs(W["arch.normal"].float().softmax(-1), W["arch.reduce"].float().softmax(-1), space,
+                             recipe="most-probable", **info)
+
+
+def task_cfg(cfg: ExperimentConfig, dataset: str, image_size: int) -> ExperimentConfig:
+    """``cfg`` whose task distribution is ``n_way`` tasks of ``dataset`` at ``image_size`` (all its classes).
+
+    Example:
+        >>> from base_dist.config import load_config
+        >>> c = task_cfg(load_config("jobs/configs/tiny.yaml"), "digits", 16)
+        >>> c.data.sources[0].name, c.data.holdout_classes
+        ('digits', 0)
+    """
+    data = cfg.data.model_dump()
+    data.update(sources=[SourceSpec(name=dataset, image_sizes=[image_size]).model_dump()], holdout_classes=0)
+    out = cfg.model_dump(mode="json")
+    out["data"] = DataConfig.model_validate(data).model_dump(mode="json")
+    return config_from_dict(out, origin="derive task config")
+
+
+def task_average(cfg: ExperimentConfig, post: Posterior, dataset: str, image_size: int, tasks: int,
+                 samples: int = 8, device: str | torch.device = "cpu") -> DeriveResult:
+    """Adapt with the inner loop to ``tasks`` sampled tasks of ``dataset`` and average the sampled architectures.
+
+    Each task starts from ``post.W`` (T = ``meta.inner_steps`` steps, as in meta-training); after it,
+    ``samples`` Gumbel-softmax draws of z are averaged; the per-task averages are averaged again.
+
+    Example:
+        >>> # res = task_average(cfg, load_posterior("runs/meta-train-x"), "digits", 16, tasks=8)
+    """
+    if tasks < 1:
+        raise UserError(f"--tasks {tasks}: must be >= 1")
+    configure_process(cfg)
+    tcfg = task_cfg(cfg, dataset, image_size)
+    dist = TaskDistribution(tcfg.data, split="meta-train")
+    first = dist.sample(derive_seed_for(tcfg, 0))
+    space, notes = extend_space(post.space, image_size, int(first.x_train.shape[1]), tcfg.data.n_way)
+    tcfg = tcfg.model_copy(update={"space": space})
+    model = create_metanet(space, seed=init_seed(tcfg))
+    W = transfer_state(post.W, get_state(model), post.space, space)
+    tau = tau_at(space.arch, post.rounds)
+    normals, reduces, accs = [], [], []
+    for k in range(tasks):
+        task = first if k == 0 else dist.sample(derive_seed_for(tcfg, k))
+        res = run_task(model, W, task, tcfg, post.rounds, k, device, dist=dist)
+        accs.append(float(res.metrics["val_acc"]))
+        gen = make_generator(tcfg.seed, "derive", "arch", k)
+        with torch.no_grad():
+            draws = [model.sample_arch(gen, tau, mode="gumbel") for _ in range(samples)]
+        normals.append(average_distributions([d[0].weights for d in draws]))
+        reduces.append(average_distributions([d[1].weights for d in draws]))
+    return derive_from_probs(average_distributions(normals), average_distributions(reduces), space,
+                             recipe=f"task-average over {tasks} tasks x {samples} samples", dataset=dataset,
+                             image_size=image_size, tasks=tasks, task_val_acc=accs, notes=notes)
+
+
+def derive_seed_for(cfg: ExperimentConfig, k: int) -> int:
+    """Task seed of the k-th derivation task (disjoint from meta-training's task seeds).
+
+    Example:
+        >>> from base_dist.config import load_config
+        >>> derive_seed_for(load_config(None), 0) != derive_seed_for(load_config(None), 1)
+        True
+    """
+    from base_dist.utils import derive_seed
+
+    return derive_seed(cfg.seed, "derive-task", k)
+
+
+def write_derive_outputs(result: DeriveResult, run_dir: str | Path, title: str | None = None) -> dict[str, Path]:
+    """Write ``genotype.json``, ``cells.png`` and ``derive.json`` into ``run_dir``; returns their paths.
+
+    Example:
+        >>> # paths = write_derive_outputs(res, "runs/derive-x"); paths["genotype"].name
+        >>> # 'genotype.json'
+    """
+    from base_dist.space.diagram import plot_genotype
+
+    run_dir = Path(run_dir)
+    run_dir.mkdir(parents=True, exist_ok=True)
+    out = {"genotype": run_dir / GENOTYPE_FILE, "cells": run_dir / CELLS_FILE, "info": run_dir / DERIVE_FILE}
+    out["genotype"].write_text(json.dumps(genotype_to_dict(result.genotype), indent=1) + "\n")
+    plot_genotype(result.genotype, out["cells"], title=title)
+    info = {"genotype": genotype_to_dict(result.genotype), "ops": result.ops, "probs": result.probs,
+            **{k: v for k, v in result.info.items()}}
+    out["info"].write_text(json.dumps(info, indent=1, default=str) + "\n")
+    return out
+
+
+def check_dataset_name(name: str) -> None:
+    """:class:`UserError` naming the known datasets when ``name`` is not one of them.
+
+    Example:
+        >>> check_dataset_name("digits")
+    """
+    from base_dist.data import list_sources
+
+    known = list_sources()
+    if name not in known:
+        raise UserError(f"unknown dataset {name!r}; known: {', '.join(known)}")
+
+
+def derive(cfg: ExperimentConfig | None, checkpoint: str | Path, *, dataset: str | None = None,
+           tasks: int | None = None, samples: int = 8, adapt_dir: Path | None = None) -> DeriveResult:
+    """The genotype of an adapted checkpoint, or of a meta-train checkpoint adapted to ``dataset``.
+
+    * adapted run/checkpoint, no ``dataset``: most probable architecture of its posterior;
+    * with ``dataset`` and ``tasks=k``: :func:`task_average` over k tasks of ``dataset``;
+    * with ``dataset`` only: :func:`base_dist.meta.adapt.adapt` (``cfg.adapt`` budget), then most probable.
+
+    ``cfg`` supplies seeds and budgets (None: the checkpoint's own config). ``adapt_dir`` receives
+    the adaptation outputs when given.
+
+    Example:
+        >>> # derive(None, "runs/adapt-digits").genotype
+        >>> # derive(cfg, "runs/meta-train-x", dataset="digits", tasks=8).info["recipe"]
+    """
+    post = load_posterior(checkpoint)
+    if cfg is None:
+        cfg = config_from_dict(post.config, origin=f"config of {post.path}")
+    base = {"checkpoint": str(post.path), "checkpoint_kind": post.kind, "meta_rounds": post.rounds}
+    if dataset is None:
+        if tasks is not None:
+            raise UserError("--tasks K needs --dataset NAME (the tasks are sampled from that dataset)")
+        if post.kind != "adapt":
+            raise UserError(f"{post.path} is a {post.kind} checkpoint: pass --dataset NAME to adapt it first "
+                            "(or give an adapt run directory)")
+        return derive_from_state(post.W, post.space, **base)
+    check_dataset_name(dataset)
+    cfg = cfg.model_copy(deep=True)
+    cfg.adapt.dataset = dataset
+    if tasks is not None:
+        res = task_average(cfg, post, dataset, cfg.adapt.image_size, tasks, samples)
+        res.info.update(base)
+        return res
+    from base_dist.meta.adapt import adapt
+
+    ad = adapt(cfg, post.path, run_dir=adapt_dir, progress=True)
+    normal, reduce = torch.tensor(ad.arch["normal"]), torch.tensor(ad.arch["reduce"])
+    return derive_from_probs(normal, reduce, post.space, recipe="most-probable after adaptation", dataset=dataset,
+                             adapt_history=ad.history, adapt_seconds=ad.info.get("seconds"), **base)

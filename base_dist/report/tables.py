@@ -1,0 +1,80 @@
+"""Mean ± std over seeds, markdown tables, and sections of docs/results.md.
+
+Example:
+    >>> mean_std([0.5, 0.7])
+    (0.6, 0.1414)
+    >>> markdown_table(["a", "b"], [[1, "x"]])
+    '| a | b |\\n|---|---|\\n| 1 | x |\\n'
+"""
+
+from __future__ import annotations
+
+import math
+import re
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+RESULTS_MD = Path(__file__).resolve().parents[2] / "docs" / "results.md"
+
+
+def mean_std(values: Sequence[float]) -> tuple[float, float]:
+    """Mean and sample standard deviation (0 for one value), rounded to 4 places.
+
+    Example:
+        >>> mean_std([1.0])
+        (1.0, 0.0)
+    """
+    vals = [float(v) for v in values]
+    if not vals:
+        return (math.nan, math.nan)
+    m = sum(vals) / len(vals)
+    s = math.sqrt(sum((v - m) ** 2 for v in vals) / (len(vals) - 1)) if len(vals) > 1 else 0.0
+    return (round(m, 4), round(s, 4))
+
+
+def fmt_mean_std(values: Sequence[float], scale: float = 1.0, digits: int = 1) -> str:
+    """``"61.2 ± 1.3"`` (values times ``scale``); ``"61.2"`` for a single value.
+
+    Example:
+        >>> fmt_mean_std([0.5, 0.7], scale=100)
+        '60.0 ± 14.1'
+    """
+    m, s = mean_std([v * scale for v in values])
+    if len(values) <= 1:
+        return f"{m:.{digits}f}"
+    return f"{m:.{digits}f} ± {s:.{digits}f}"
+
+
+def markdown_table(header: Sequence[str], rows: Sequence[Sequence[Any]]) -> str:
+    """A GitHub markdown table.
+
+    Example:
+        >>> print(markdown_table(["k"], [["v"]]), end="")
+        | k |
+        |---|
+        | v |
+    """
+    lines = ["| " + " | ".join(str(h) for h in header) + " |", "|" + "---|" * len(header)]
+    lines += ["| " + " | ".join(str(c) for c in row) + " |" for row in rows]
+    return "\n".join(lines) + "\n"
+
+
+def update_section(path: str | Path, key: str, body: str, title: str | None = None) -> Path:
+    """Replace (or append) the section between ``<!-- key:start -->`` and ``<!-- key:end -->`` markers.
+
+    Example:
+        >>> p = Path("/tmp/base-dist-doctest-results.md"); _ = p.write_text("# R\\n")
+        >>> _ = update_section(p, "x", "hello\\n", title="X")
+        >>> "hello" in p.read_text() and "x:start" in p.read_text()
+        True
+    """
+    p = Path(path)
+    text = p.read_text() if p.is_file() else "# Results\n"
+    start, end = f"<!-- {key}:start -->", f"<!-- {key}:end -->"
+    block = f"{start}\n" + (f"## {title}\n\n" if title else "") + body.rstrip() + f"\n{end}"
+    pattern = re.compile(re.escape(start) + r".*?" + re.escape(end), re.S)
+    text = pattern.sub(lambda _: block, text) if pattern.search(text) else text.rstrip() + "\n\n" + block + "\n"
+    p.parent.mkdir(parents=True, exist_ok=True)
+    p.write_text(text if text.endswith("\n") else text + "\n")
+    return p

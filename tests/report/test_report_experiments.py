@@ -1,0 +1,63 @@
+"""The experiment reports build their figures and tables from a tiny run (tiny config, 1 seed, 1 epoch)."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+
+from base_dist.config import load_config
+from base_dist.report.tables import update_section
+
+
+@pytest.fixture(scope="module")
+def tiny(tmp_path_factory):
+    torch.set_num_threads(1)
+    from base_dist.report.common import ensure_meta_checkpoint
+    from tests.conftest import CONFIGS
+
+    cfg = load_config(CONFIGS / "tiny.yaml", ["adapt.max_train_images=64", "meta.rounds=1"])
+    ckpt = ensure_meta_checkpoint(cfg, tmp_path_factory.mktemp("exp"), None)
+    return cfg, ckpt
+
+
+def test_fast_adaptation_report(tiny, tmp_path):
+    from base_dist.report.fast_adaptation import VARIANTS, run_fast_adaptation
+
+    cfg, ckpt = tiny
+    res = run_fast_adaptation(cfg, ckpt, seeds=[0], datasets=["digits"], run_dir=tmp_path)
+    assert set(res.curves["digits"]) == set(VARIANTS)
+    assert all(len(c[0]) == cfg.adapt.epochs + 1 for c in res.curves["digits"].values())
+    assert (tmp_path / "fast_adaptation_digits.png").is_file() and (tmp_path / "table.md").is_file()
+    assert "| digits | scratch | 1 |" in res.table
+
+
+def test_posterior_pca_report(tiny, tmp_path):
+    from base_dist.report.posterior_pca import run_posterior_pca
+
+    cfg, ckpt = tiny
+    res = run_posterior_pca(cfg, ckpt, seeds=[0], tasks=2, samples=2, unseen="digits", run_dir=tmp_path)
+    assert (tmp_path / "posterior_pca_seed0.png").is_file()
+    assert set(res.silhouette) == {"weights", "architecture"} and "silhouette" in res.table
+
+
+def test_search_result_report(tiny, tmp_path):
+    from base_dist.report.search_result import MODELS, run_search_result
+
+    cfg, ckpt = tiny
+    cfg = cfg.model_copy(deep=True)
+    cfg.train.max_train_images = 64
+    cfg.train.image_size = 16
+    res = run_search_result(cfg, ckpt, seeds=[0], dataset="digits", run_dir=tmp_path)
+    assert all(len(res.rows[m]) == 1 for m in MODELS)
+    assert (tmp_path / "search_result.png").is_file() and "plain CNN" in res.table
+    assert (tmp_path / "seed0" / "derived" / "cells.png").is_file()
+
+
+def test_update_section_replaces_in_place(tmp_path):
+    p = tmp_path / "results.md"
+    p.write_text("# Results\n\nintro\n")
+    update_section(p, "a", "one\n", "A")
+    update_section(p, "b", "two\n", "B")
+    update_section(p, "a", "three\n", "A")
+    text = p.read_text()
+    assert "one" not in text and text.index("three") < text.index("two") and text.startswith("# Results")
