@@ -13,7 +13,6 @@ from pathlib import Path
 import click
 
 from base_dist.cli.common import config_options, echo_run_dir, resolve_config
-from base_dist.config import config_to_dict
 
 
 @click.command(name="tune")

@@ -32,7 +32,7 @@ from torch import Tensor
 from base_dist.config import ExperimentConfig
 from base_dist.data import TaskDistribution
 from base_dist.errors import UserError
-from base_dist.meta.engine import run_task
+from base_dist.meta.engine import configure_process, run_task
 from base_dist.meta.loop import build_model
 from base_dist.meta.schedules import tau_at
 from base_dist.utils import derive_seed
@@ -70,6 +70,8 @@ def eval_config(cfg: ExperimentConfig, round_idx: int | None = None) -> Experime
 class HoldoutEvaluator:
     """Reusable held-out evaluation: builds the model and the ``n_tasks`` tasks once.
 
+    Like ``meta_train``, it sets this process's torch threads to ``dist.torch_threads``.
+
     Example:
         >>> ev = HoldoutEvaluator(cfg, n_tasks=4)          # doctest: +SKIP
         >>> ev(W, round_idx=3)["holdout_acc"]              # doctest: +SKIP
@@ -79,6 +81,7 @@ class HoldoutEvaluator:
     def __init__(self, cfg: ExperimentConfig, n_tasks: int, *, device: torch.device | str = "cpu") -> None:
         if n_tasks < 1:
             raise UserError(f"held-out evaluation needs at least 1 task (got {n_tasks})")
+        configure_process(cfg)  # torch threads = dist.torch_threads, as meta_train/adapt do
         self.cfg, self.n_tasks, self.device = cfg, int(n_tasks), torch.device(device)
         self.dist = TaskDistribution(cfg.data, split=HOLDOUT_SPLIT)
         self.specs = [self.dist.spec(holdout_task_seed(cfg, i)) for i in range(self.n_tasks)]

@@ -11,6 +11,8 @@ Format (every key optional except ``params``; unknown keys are errors)::
     driver_cpus: 1.0           # CPUs of a trial's driver bundle (the meta_train loop itself)
     scheduler: asha            # asha | fifo, or {name: asha, grace_period: 1, reduction_factor: 2}
     search: random             # random | optuna (needs `pip install optuna`)
+    fixed:                     # config values every trial (and best.yaml) uses, like --set
+      data.holdout_classes: 5
     params:                    # config path -> one distribution
       meta.inner_lr_weights: {loguniform: [0.01, 0.2]}
       meta.inner_steps: {choice: [2, 5]}
@@ -20,7 +22,8 @@ Distributions: ``uniform: [lo, hi]``, ``loguniform: [lo, hi]`` (lo > 0), ``qunif
 ``randint: [lo, hi]`` and ``lograndint: [lo, hi]`` (integers, ``hi`` inclusive), ``choice: [v, ...]``.
 A param path is any leaf of the config tree (``meta.*``, ``space.arch.tau_end``,
 ``space.bayes.kl_weight_z``, ``data.n_way`` ...); lists are set whole (``choice: [[5], [5, 10]]``).
-ASHA's ``max_t`` is ``meta.rounds`` (its time unit is one reported round).
+ASHA's ``max_t`` is ``meta.rounds`` (its time unit is one reported round). Trials are scored on
+tasks of held-out classes, so the config needs ``data.holdout_classes >= data.n_way``.
 
 Example:
     >>> spec = TuneSpec.model_validate({"params": {"meta.outer_lr": {"uniform": [0.5, 1.0]}}})
@@ -128,6 +131,7 @@ class TuneSpec(_Strict):
     driver_cpus: float = Field(1.0, ge=0)
     scheduler: SchedulerSpec = Field(default_factory=SchedulerSpec)
     search: Literal["random", "optuna"] = "random"
+    fixed: dict[str, Any] = Field(default_factory=dict)
     params: dict[str, ParamSpec] = Field(min_length=1)
 
     @field_validator("scheduler", mode="before")
@@ -140,7 +144,7 @@ def parse_tune_spec(data: Any, origin: str = "tune spec") -> TuneSpec:
     """Validate a TUNE mapping; :class:`UserError` (one line naming the key) on bad input.
 
     Example:
-        >>> parse_tune_spec({"params": {"meta.outer_lr": {"gaussian": [0, 1]}}}, "t.yaml")
+        >>> parse_tune_spec({"params": {"meta.outer_lr": {"gaussian": [0, 1]}}}, "t.yaml")  # doctest: +ELLIPSIS
         Traceback (most recent call last):
         ...
         base_dist.errors.UserError: t.yaml: params.meta.outer_lr.gaussian: unknown key (valid: ...
@@ -159,9 +163,18 @@ def _one_line(err: ValidationError, origin: str) -> str:
     loc = ".".join(str(p) for p in first["loc"]) or "<root>"
     msg = first["msg"].removeprefix("Value error, ")
     if first["type"] == "extra_forbidden":
-        msg = f"unknown key (valid: see the format in jobs/configs/tune_space.yaml; distributions: {', '.join(KINDS)})"
+        msg = f"unknown key (valid: {', '.join(_valid_keys(first['loc']))}; format: jobs/configs/tune_space.yaml)"
     extra = f" (and {err.error_count() - 1} more)" if err.error_count() > 1 else ""
     return f"{origin}: {loc}: {msg}{extra}"
+
+
+def _valid_keys(loc: tuple[Any, ...]) -> list[str]:
+    """The keys allowed where an unknown key ``loc`` was found."""
+    if loc and loc[0] == "params":
+        return list(KINDS)
+    if loc and loc[0] == "scheduler":
+        return list(SchedulerSpec.model_fields)
+    return list(TuneSpec.model_fields)
 
 
 def load_tune_spec(path: str | Path) -> TuneSpec:
