@@ -18,10 +18,10 @@ from torch import Tensor
 from base_dist.config import ExperimentConfig, config_to_dict
 from base_dist.dist.cluster import RayConnection, connect
 from base_dist.dist.pool import TaskFailedError, WorkerPool, WorkItem
+from base_dist.dist.wire import WIRE_DTYPES, pack, unpack
 from base_dist.dist.worker import TaskWorker
 from base_dist.errors import UserError
 from base_dist.meta.rounds import TaskOutcome, TaskRequest
-from base_dist.space.state import state_to
 
 log = logging.getLogger(__name__)
 
@@ -61,7 +61,7 @@ class RayExecutor:
 
         if self._w_round != round_idx:
             t0 = time.perf_counter()
-            self._w_ref, self._w_round = ray.put(dict(W)), round_idx
+            self._w_ref, self._w_round = ray.put(pack(W)), round_idx
             self.puts += 1
             self.put_s += time.perf_counter() - t0
         return self._w_ref
@@ -82,8 +82,10 @@ class RayExecutor:
         except TaskFailedError as err:
             raise UserError(f"round {round_idx}: {err}") from err
 
+        like, wire = W, WIRE_DTYPES[self.cfg.dist.delta_dtype]
+
         def fetcher(ref: Any) -> Any:
-            return lambda: _to_fp32(ray.get(ref))
+            return lambda: unpack(ray.get(ref), like, wire)
 
         return [TaskOutcome(c.item.index, c.item.payload.attempt, c.info["metrics"], bool(c.info["finite"]),
                             fetch=fetcher(c.result_ref)) for c in done]
@@ -100,8 +102,3 @@ class RayExecutor:
         self._w_ref = None
         self.connection.close()
 
-
-def _to_fp32(delta: Mapping[str, Tensor]) -> Mapping[str, Tensor]:
-    import torch
-
-    return state_to(delta, "cpu", torch.float32)

@@ -1,4 +1,4 @@
-"""The Ray worker actor: builds tasks from seeds, runs the inner loop, returns the delta.
+"""The Ray worker actor: builds tasks from seeds, runs the inner loop, returns the packed delta.
 
 A worker loads its data sources once (at actor start), keeps one scratch copy of the
 meta-network, and fetches the round's ``W`` from the object store once per round however many
@@ -12,16 +12,13 @@ import os
 import time
 from typing import Any
 
-import torch
-
 from base_dist.config import ExperimentConfig
 from base_dist.data import TaskDistribution
+from base_dist.dist.wire import WIRE_DTYPES, buffer_is_finite, pack, unpack
 from base_dist.meta.engine import configure_process, run_task
 from base_dist.meta.loop import build_model
-from base_dist.space.state import is_finite, state_to
+from base_dist.space.state import is_finite
 from base_dist.utils import resolve_device
-
-WIRE_DTYPES = {"float32": torch.float32, "bfloat16": torch.bfloat16, "float16": torch.float16}
 
 
 class TaskWorker:
@@ -40,6 +37,7 @@ class TaskWorker:
         self.model = build_model(self.cfg, self.device)
         self.tasks = TaskDistribution(self.cfg.data, split="meta-train")
         self.wire_dtype = WIRE_DTYPES[self.cfg.dist.delta_dtype]
+        self._like = dict(self.model.named_parameters())  # names and shapes of W, for unpacking
         self._w_key: str | None = None
         self._W: Any = None
 
@@ -48,12 +46,12 @@ class TaskWorker:
         return os.getpid()
 
     def _weights(self, w_box: list[Any]) -> Any:
-        """``W`` of this round, fetched once per round (the ref is boxed so Ray does not resolve it per call)."""
+        """``W`` of this round, fetched once per round (the ref is boxed so Ray does not resolve it per call; it arrives packed)."""
         import ray
 
         ref = w_box[0]
         if ref.hex() != self._w_key:
-            self._W, self._w_key = ray.get(ref), ref.hex()
+            self._W, self._w_key = unpack(ray.get(ref), self._like), ref.hex()
         return self._W
 
     def run(self, w_box: list[Any], round_idx: int, index: int, attempt: int, spec: Any) -> tuple[dict[str, Any], Any]:
@@ -61,8 +59,8 @@ class TaskWorker:
         t0 = time.perf_counter()
         result = run_task(self.model, self._weights(w_box), spec, self.cfg, round_idx, index, self.device,
                           dist=self.tasks, attempt=attempt)
-        delta = state_to(result.delta, "cpu", self.wire_dtype)
-        finite = is_finite(result.delta) and is_finite(delta)  # fp16 can overflow a finite fp32 delta
+        delta = pack(result.delta, self.wire_dtype)
+        finite = is_finite(result.delta) and buffer_is_finite(delta, self.wire_dtype)
         info = {"metrics": result.metrics, "finite": finite, "pid": os.getpid(), "slot": self.slot,
                 "seconds": time.perf_counter() - t0}
         return info, delta
