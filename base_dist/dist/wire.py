@@ -9,6 +9,7 @@ int16 bit pattern.
 
 from __future__ import annotations
 
+import warnings
 from collections import OrderedDict
 from collections.abc import Mapping
 
@@ -31,6 +32,15 @@ def pack(delta: Mapping[str, Tensor], dtype: torch.dtype = torch.float32) -> np.
     return flat.view(_CARRIER.get(dtype, dtype)).numpy()
 
 
+def _as_tensor(buffer: np.ndarray) -> Tensor:
+    """A tensor over the buffer without copying. Buffers from Ray's object store are read-only;
+    nothing here writes to them (every consumer copies or casts first), so torch's warning about
+    non-writable arrays is silenced rather than paid for with a copy."""
+    with warnings.catch_warnings():
+        warnings.filterwarnings("ignore", message="The given NumPy array is not writable")
+        return torch.from_numpy(np.asarray(buffer))
+
+
 def unpack(buffer: np.ndarray, like: Mapping[str, Tensor], dtype: torch.dtype = torch.float32) -> OrderedDict[str, Tensor]:
     """The fp32 dict with ``like``'s names and shapes from a :func:`pack` buffer (views, one cast).
 
@@ -39,7 +49,7 @@ def unpack(buffer: np.ndarray, like: Mapping[str, Tensor], dtype: torch.dtype = 
         >>> unpack(pack({"a": torch.ones(2), "b": torch.zeros(1)}), like)["a"].tolist()
         [1.0, 1.0]
     """
-    flat = torch.from_numpy(np.asarray(buffer))
+    flat = _as_tensor(buffer)
     if dtype in _CARRIER:
         flat = flat.view(dtype)
     flat = flat.to(torch.float32)
@@ -56,5 +66,5 @@ def buffer_is_finite(buffer: np.ndarray, dtype: torch.dtype = torch.float32) -> 
         >>> buffer_is_finite(pack({"a": torch.tensor([1e6])}, torch.float16), torch.float16)
         False
     """
-    flat = torch.from_numpy(np.asarray(buffer))
+    flat = _as_tensor(buffer)
     return bool(torch.isfinite(flat.view(dtype) if dtype in _CARRIER else flat).all())
