@@ -170,6 +170,7 @@ class DistConfig(Section):
     torch_threads: int = Field(1, ge=1)
     delta_dtype: Literal["float32", "bfloat16", "float16"] = "float32"
     max_task_retries: int = Field(3, ge=0)
+    task_timeout_s: float | None = Field(None, gt=0, description="a task running longer is retried on a fresh worker")
     on_nonfinite: Literal["resample", "skip"] = "resample"
     dashboard_host: str = "127.0.0.1"
 
@@ -318,6 +319,8 @@ def load_config(path: str | os.PathLike | None, overrides: list[str] | None = No
         origin = str(p)
         try:
             loaded = yaml.safe_load(p.read_text())
+        except (OSError, UnicodeDecodeError) as err:
+            raise UserError(f"{p}: cannot read the config ({type(err).__name__}: {err})") from err
         except yaml.YAMLError as err:
             raise UserError(f"{p}: not valid YAML ({str(err).splitlines()[0]})") from err
         if loaded is None:

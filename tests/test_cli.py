@@ -73,3 +73,23 @@ def test_version(cli):
     result = cli("--version")
     assert result.returncode == 0
     assert "base-dist" in result.stdout
+
+
+def test_unreadable_config_exits_2(cli, tmp_path):
+    bad = tmp_path / "latin1.yaml"
+    bad.write_bytes(b"name: caf\xe9\n")
+    result = cli("meta-train", "--config", str(bad))
+    assert result.returncode == 2
+    assert "cannot read the config" in result.stderr
+    assert len(result.stderr.strip().splitlines()) == 1
+
+
+def test_meta_train_refuses_to_start_over_another_run(cli, tmp_path, tiny_config_path):
+    run = tmp_path / "run"
+    first = cli("meta-train", "--config", str(tiny_config_path), "--set", "meta.rounds=1", "--run-dir", str(run))
+    assert first.returncode == 0, first.stderr
+    before = (run / "config.yaml").read_text()
+    again = cli("meta-train", "--config", str(tiny_config_path), "--set", "meta.rounds=2", "--run-dir", str(run))
+    assert again.returncode == 2
+    assert "--resume" in again.stderr and len(again.stderr.strip().splitlines()) == 1
+    assert (run / "config.yaml").read_text() == before  # the other run's files are untouched

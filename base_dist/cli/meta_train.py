@@ -41,10 +41,12 @@ def _run_distributed(cfg: ExperimentConfig, run_dir: Path | None, resume: bool) 
 def command(config_path: Path | None, overrides: tuple[str, ...], run_dir: Path | None,
             resume_dir: Path | None) -> None:
     """Meta-train the BASE meta-network: rounds of C tasks, T inner steps each, outer update, checkpoints."""
-    from base_dist.track.rundir import create_run_dir
+    from base_dist.track.rundir import check_run_dir, create_run_dir
 
     resume, run_dir, config_path = resume_settings(resume_dir, run_dir, config_path, "meta-train")
     cfg = resolve_config(config_path, overrides)
+    if run_dir is not None:
+        check_run_dir(run_dir, resume)  # before config.yaml of another run is rewritten
     setup_logging()
     if cfg.dist.workers >= 1:
         result = _run_distributed(cfg, run_dir, resume)

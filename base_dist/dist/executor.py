@@ -49,7 +49,7 @@ class RayExecutor:
         actor_cls = ray.remote(worker_cls).options(**options)
         cfg_dict = config_to_dict(cfg)
         self.pool = WorkerPool(lambda slot: actor_cls.remote(cfg_dict, slot), cfg.dist.workers,
-                               cfg.dist.max_task_retries)
+                               cfg.dist.max_task_retries, cfg.dist.task_timeout_s)
         self._w_ref: Any = None
         self._w_round: int | None = None
         self.puts = 0
@@ -67,8 +67,9 @@ class RayExecutor:
         return self._w_ref
 
     def execute(self, W: Mapping[str, Tensor], round_idx: int, requests: Sequence[TaskRequest]) -> list[TaskOutcome]:
-        """Run ``requests`` on the workers; a lost worker's task runs again elsewhere."""
+        """Run ``requests`` on the workers; a lost worker's task (or a finished task's lost delta) runs again."""
         import ray
+        from ray.exceptions import ObjectLostError
 
         w_box = [self._put_weights(W, round_idx)]
 
@@ -84,11 +85,20 @@ class RayExecutor:
 
         like, wire = W, WIRE_DTYPES[self.cfg.dist.delta_dtype]
 
-        def fetcher(ref: Any) -> Any:
-            return lambda: unpack(ray.get(ref), like, wire)
+        def fetcher(ref: Any, req: TaskRequest) -> Any:
+            def fetch() -> Any:
+                try:
+                    return unpack(ray.get(ref), like, wire)
+                except ObjectLostError:
+                    # The node holding a finished delta died before the fold: the task is seeded,
+                    # so running it again gives the same delta bit for bit.
+                    log.warning("round %d task %d: its delta was lost with its node; running it again",
+                                round_idx, req.index)
+                    return self.execute(W, round_idx, [req])[0].fetch()
+            return fetch
 
         return [TaskOutcome(c.item.index, c.item.payload.attempt, c.info["metrics"], bool(c.info["finite"]),
-                            fetch=fetcher(c.result_ref)) for c in done]
+                            fetch=fetcher(c.result_ref, c.item.payload)) for c in done]
 
     @property
     def stats(self) -> dict[str, float]:

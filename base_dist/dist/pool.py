@@ -12,6 +12,7 @@ only the small ``info`` is fetched here, so the driver's memory does not grow wi
 from __future__ import annotations
 
 import logging
+import time
 from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -62,11 +63,13 @@ class WorkerPool:
         >>> done = pool.run(items, lambda actor, item: actor.work.options(num_returns=2).remote(item.payload))  # doctest: +SKIP
     """
 
-    def __init__(self, make_actor: Callable[[int], Any], size: int, max_retries: int) -> None:
+    def __init__(self, make_actor: Callable[[int], Any], size: int, max_retries: int,
+                 task_timeout_s: float | None = None) -> None:
         if size < 1:
             raise ValueError("a worker pool needs at least one actor")
         self._make_actor = make_actor
         self.max_retries = max_retries
+        self.task_timeout_s = task_timeout_s
         self.actors: list[Any] = [make_actor(slot) for slot in range(size)]
         self.stats = PoolStats()
 
@@ -99,6 +102,7 @@ class WorkerPool:
 
         queue: deque[WorkItem] = deque(sorted(items, key=lambda it: it.index))
         in_flight: dict[Any, tuple[int, WorkItem, Any]] = {}  # info_ref -> (slot, item, result_ref)
+        started: dict[Any, float] = {}
         idle = list(range(len(self.actors)))
         done: list[Completed] = []
         while queue or in_flight:
@@ -106,7 +110,21 @@ class WorkerPool:
                 slot, item = idle.pop(0), queue.popleft()
                 info_ref, result_ref = submit(self.actors[slot], item)
                 in_flight[info_ref] = (slot, item, result_ref)
-            ready, _ = ray.wait(list(in_flight), num_returns=1)
+                started[info_ref] = time.monotonic()
+            timeout = None
+            if self.task_timeout_s is not None:
+                oldest = min(started.values())
+                timeout = max(0.0, oldest + self.task_timeout_s - time.monotonic())
+            ready, _ = ray.wait(list(in_flight), num_returns=1, timeout=timeout)
+            if not ready:  # the oldest task ran past dist.task_timeout_s: treat its worker as hung
+                hung = min(started, key=started.__getitem__)
+                slot, item, _ = in_flight.pop(hung)
+                del started[hung]
+                self._replace(slot)
+                self._retry_or_fail(queue, item, f"no result within dist.task_timeout_s={self.task_timeout_s:g}s")
+                idle.append(slot)
+                continue
+            started.pop(ready[0])
             slot, item, result_ref = in_flight.pop(ready[0])
             try:
                 info = ray.get(ready[0])

@@ -19,6 +19,7 @@ import hashlib
 import json
 import logging
 import math
+import os
 import time
 from collections import OrderedDict
 from collections.abc import Callable
@@ -47,6 +48,7 @@ from base_dist.track.checkpoint import CHECKPOINT_SUBDIR, Checkpoint, Checkpoint
 from base_dist.track.mlflow_logger import NullTracker, start_tracker
 from base_dist.track.progress import ProgressReporter
 from base_dist.track.rngstate import capture_rng_state, restore_rng_state
+from base_dist.track.rundir import check_run_dir
 from base_dist.utils import derive_seed, resolve_device
 
 log = logging.getLogger(__name__)
@@ -177,7 +179,9 @@ def _rewrite_metrics(path: Path, keep_below: int) -> None:
                 keep.append(line)
         except (ValueError, KeyError, TypeError):
             continue
-    path.write_text("".join(f"{line}\n" for line in keep))
+    tmp = path.with_name(path.name + ".tmp")  # a crash mid-rewrite must not lose the history
+    tmp.write_text("".join(f"{line}\n" for line in keep))
+    os.replace(tmp, path)
 
 
 def meta_train(cfg: ExperimentConfig, run_dir: str | Path, resume: bool = False, stop_after: int | None = None,
@@ -206,6 +210,7 @@ def meta_train(cfg: ExperimentConfig, run_dir: str | Path, resume: bool = False,
     check_second_order(cfg)
     configure_process(cfg)
     run_dir = Path(run_dir).absolute()
+    check_run_dir(run_dir, resume)
     run_dir.mkdir(parents=True, exist_ok=True)
     save_config(cfg, run_dir / "config.yaml")  # the config this (possibly resumed) run really uses
     device = resolve_device(cfg.device)

@@ -136,7 +136,7 @@ def fold_mean(deltas: Any) -> OrderedDict[str, Tensor]:
         tensor([0.5000])
     """
     total: Tensor | None = None
-    like: Mapping[str, Tensor] | None = None
+    shapes: list[tuple[str, torch.Size]] = []
     n = 0
     for fetch in deltas:
         delta = fetch()
@@ -144,16 +144,16 @@ def fold_mean(deltas: Any) -> OrderedDict[str, Tensor]:
         if not bool(torch.isfinite(flat).all()):  # checked again here: the driver trusts no worker blindly
             raise RuntimeError("a delta reported finite arrived with NaN/inf")
         if total is None:
-            total, like = flat, delta
+            total, shapes = flat, [(k, v.shape) for k, v in delta.items()]
         else:
             total += flat
         n += 1
         del delta, fetch  # keep at most one remote delta referenced
-    if total is None or like is None:
+    if total is None:
         raise ValueError("fold_mean needs at least one delta")
     mean = total / n
-    sizes = [v.numel() for v in like.values()]
-    return OrderedDict((k, part.view(v.shape)) for (k, v), part in zip(like.items(), mean.split(sizes), strict=True))
+    sizes = [shape.numel() for _, shape in shapes]
+    return OrderedDict((k, part.view(shape)) for (k, shape), part in zip(shapes, mean.split(sizes), strict=True))
 
 
 class InProcessExecutor:

@@ -380,13 +380,14 @@ class CheckpointStore:
             tmp.unlink(missing_ok=True)
             raise
         _fsync_dir(self.dir)
-        self._prune()
+        self._prune(keep_path=final)
         return final
 
-    def _prune(self) -> None:
-        """Delete checkpoints beyond the newest ``keep`` and temp files of crashed saves."""
+    def _prune(self, keep_path: Path | None = None) -> None:
+        """Delete checkpoints beyond the newest ``keep`` (never the one just saved) and temp files of crashed saves."""
         for old in self.list()[: -self.keep]:
-            old.unlink(missing_ok=True)
+            if old != keep_path:
+                old.unlink(missing_ok=True)
         for stale in self.dir.glob(".ckpt-*.tmp-*"):
             stale.unlink(missing_ok=True)
 

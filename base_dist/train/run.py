@@ -32,6 +32,7 @@ from base_dist.space.profiler import Profile, profile_genotype
 from base_dist.track.checkpoint import CHECKPOINT_SUBDIR, CheckpointStore
 from base_dist.track.mlflow_logger import NullTracker, start_tracker
 from base_dist.track.progress import estimate_eta, format_duration
+from base_dist.track.rundir import check_run_dir
 from base_dist.train.inputs import load_train_data
 from base_dist.train.loop import fit
 
@@ -79,21 +80,6 @@ def check_dataset(name: str) -> None:
     known = list_sources()
     if name not in known:
         raise UserError(f"unknown dataset {name!r}; known: {', '.join(known)}")
-
-
-def check_run_dir(run_dir: str | Path, resume: bool) -> None:
-    """Refuse to resume a directory without checkpoints, or to start afresh over another run's checkpoints.
-
-    Example:
-        >>> check_run_dir("/nonexistent/base-dist-run", resume=False)
-    """
-    run_dir = Path(run_dir)
-    has_ckpt = bool(CheckpointStore(run_dir / CHECKPOINT_SUBDIR).list())
-    if resume and not has_ckpt:
-        raise UserError(f"--resume {run_dir}: no checkpoint in {run_dir / CHECKPOINT_SUBDIR}; start a new run")
-    if not resume and has_ckpt:
-        raise UserError(f"{run_dir} already holds checkpoints of a run; continue it with --resume {run_dir} "
-                        "or pick another --run-dir")
 
 
 class _EpochLogger:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import signal
+import time
 
 import pytest
 
@@ -27,6 +28,8 @@ def toy_actor(ray_session):
                 raise MemoryError("simulated out of memory")
             if kind == "die":
                 os.kill(os.getpid(), signal.SIGKILL)
+            if kind == "hang":
+                time.sleep(600)
             return {"index_seen": value, "pid": os.getpid()}, [value] * 3
 
     return Toy
@@ -70,5 +73,19 @@ def test_item_failing_every_try_stops_with_clear_error(ray_session, toy_actor):
     try:
         with pytest.raises(TaskFailedError, match=r"task 0 failed 3 times.*MemoryError"):
             pool.run([WorkItem(0, ("boom", 0))], _submit)
+    finally:
+        pool.close()
+
+
+def test_hung_worker_is_replaced_after_the_task_timeout(ray_session, toy_actor):
+    pool = WorkerPool(lambda slot: toy_actor.remote(), size=1, max_retries=2, task_timeout_s=3.0)
+    try:
+        def submit_hanging_once(actor, item):
+            payload = ("hang", item.index) if item.tries == 0 else item.payload
+            return tuple(actor.work.options(num_returns=2).remote(payload))
+
+        done = pool.run([WorkItem(0, ("ok", 0))], submit_hanging_once)
+        assert [c.item.index for c in done] == [0]
+        assert pool.stats.actor_restarts == 1 and "task_timeout_s" in pool.stats.errors[0]
     finally:
         pool.close()

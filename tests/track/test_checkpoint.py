@@ -163,3 +163,11 @@ def test_bad_inputs_are_programming_errors(tmp_path: Path) -> None:
     with pytest.raises(TypeError, match="JSON"):
         store.save(1, {"a": torch.zeros(1)}, {"obj": object()})
     assert store.list() == []
+
+
+def test_prune_never_deletes_the_checkpoint_just_saved(tmp_path):
+    store = CheckpointStore(tmp_path, keep=2)
+    for r in (8, 9, 10):
+        store.save(r, {"W": {"w": torch.full((1,), float(r))}})
+    fresh = store.save(1, {"W": {"w": torch.zeros(1)}})
+    assert fresh.exists()
