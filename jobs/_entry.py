@@ -17,7 +17,7 @@ Two things differ from a plain CLI call, both because of where a Ray job runs:
   ``$BASE_DIST_RUNS`` (or ``--run-dir``) at shared storage so ``--resume`` works after a driver loss.
 
 The driver joins the job's cluster: Ray sets ``$RAY_ADDRESS`` for a job's entrypoint and
-``base_dist.dist.cluster.connect`` honours it, so no private cluster is started.
+``base_dist.ray_cluster.connect`` honours it, so no private cluster is started.
 """
 
 from __future__ import annotations

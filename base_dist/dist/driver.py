@@ -18,7 +18,7 @@ from base_dist.meta.loop import MetaTrainResult, meta_train
 
 def run_distributed(cfg: ExperimentConfig, run_dir: str | Path, resume: bool = False, stop_after: int | None = None,
                     *, worker_cls: type = TaskWorker, progress: bool = True) -> MetaTrainResult:
-    """Meta-train with ``cfg.dist.workers`` Ray workers (joins or starts Ray, see :mod:`.cluster`).
+    """Meta-train with ``cfg.dist.workers`` Ray workers (joins or starts Ray, see :mod:`base_dist.ray_cluster`).
 
     Example:
         >>> cfg = load_config("jobs/configs/demo.yaml")               # doctest: +SKIP

@@ -16,7 +16,7 @@ from typing import Any
 from torch import Tensor
 
 from base_dist.config import ExperimentConfig, config_to_dict
-from base_dist.dist.cluster import RayConnection, connect
+from base_dist.ray_cluster import RayConnection, connect
 from base_dist.dist.pool import TaskFailedError, WorkerPool, WorkItem
 from base_dist.dist.wire import WIRE_DTYPES, pack, unpack
 from base_dist.dist.worker import TaskWorker

@@ -31,6 +31,7 @@ import torch
 
 from base_dist.config import ExperimentConfig, config_from_dict, config_to_dict
 from base_dist.errors import UserError
+from base_dist.ray_cluster import connect
 from base_dist.space.genotypes import genotype_from_dict, genotype_to_dict
 from base_dist.train.inputs import load_train_data
 from base_dist.train.loop import Peers, fit
@@ -52,26 +53,6 @@ def scaling_kwargs(cfg: ExperimentConfig) -> dict[str, Any]:
     if use_gpu:
         resources["GPU"] = cfg.dist.num_gpus_per_worker
     return {"num_workers": cfg.train.workers, "use_gpu": use_gpu, "resources_per_worker": resources}
-
-
-def _connect(cfg: ExperimentConfig) -> bool:
-    """Reuse, join or start Ray; True when this call started it (and so must shut it down)."""
-    import ray
-
-    if ray.is_initialized():
-        return False
-    address = cfg.dist.address or os.environ.get("RAY_ADDRESS")
-    quiet = {"log_to_driver": False, "configure_logging": False}
-    if address:
-        try:
-            ray.init(address=address, **quiet)
-        except (ConnectionError, RuntimeError) as err:
-            raise UserError(f"could not join the Ray cluster at {address!r} ({str(err).splitlines()[0]}); "
-                            "start one with `ray start --head` or unset RAY_ADDRESS / dist.address") from err
-        return True
-    need = int(cfg.train.workers * cfg.dist.num_cpus_per_worker + 0.999)
-    ray.init(num_cpus=max(os.cpu_count() or 1, need), include_dashboard=False, **quiet)
-    return True
 
 
 def _worker_loop(config: dict[str, Any]) -> dict[str, Any] | None:
@@ -122,7 +103,7 @@ def fit_with_ray(cfg: ExperimentConfig, genotype: Any, run_dir: str | Path, *, r
     from ray.train.torch import TorchConfig, TorchTrainer
 
     run_dir = Path(run_dir).absolute()
-    started = _connect(cfg)
+    connection = connect(cfg.dist, cpus_needed=cfg.train.workers * cfg.dist.num_cpus_per_worker)
     try:
         scaling = scaling_kwargs(cfg)
         trainer = TorchTrainer(
@@ -146,10 +127,7 @@ def fit_with_ray(cfg: ExperimentConfig, genotype: Any, run_dir: str | Path, *, r
             raise RuntimeError("Ray Train finished without a summary from rank 0")
         return summary
     finally:
-        if started:
-            import ray
-
-            ray.shutdown()
+        connection.close()
 
 
 def _unwrap_user_error(err: BaseException) -> BaseException:

@@ -197,7 +197,7 @@ def run_search(cfg: ExperimentConfig, spec: TuneSpec, run_dir: str | Path, *, sp
 
     from ray import tune
 
-    from base_dist.dist.cluster import connect
+    from base_dist.ray_cluster import connect
 
     connection = connect(cfg.dist)
     try:

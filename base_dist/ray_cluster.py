@@ -1,4 +1,6 @@
-"""Joining or starting a Ray cluster for the driver.
+"""Joining or starting a Ray cluster for a driver (meta-training, Ray Train, Tune).
+
+A layer-0 module so that ``dist`` (meta-training) and ``train`` (Ray Train) join Ray the same way.
 
 Order: an already initialised Ray (a test fixture, a Tune trial, a ``ray job`` driver) is reused;
 else ``dist.address`` or ``$RAY_ADDRESS`` (``auto`` joins the cluster running on this machine);
@@ -9,6 +11,7 @@ machine another person's cluster is not ours to use.
 from __future__ import annotations
 
 import logging
+import math
 import os
 from dataclasses import dataclass
 
@@ -33,8 +36,9 @@ class RayConnection:
             ray.shutdown()
 
 
-def connect(cfg: DistConfig) -> RayConnection:
-    """Reuse, join or start Ray for the driver.
+def connect(cfg: DistConfig, cpus_needed: float | None = None) -> RayConnection:
+    """Reuse, join or start Ray for the driver; a private cluster gets at least ``cpus_needed`` CPUs
+    (default: what ``cfg.workers`` workers of ``cfg.num_cpus_per_worker`` need).
 
     Example:
         >>> conn = connect(DistConfig(workers=1))   # doctest: +SKIP
@@ -55,7 +59,9 @@ def connect(cfg: DistConfig) -> RayConnection:
                 "start one with `ray start --head` or unset RAY_ADDRESS / dist.address"
             ) from err
         return RayConnection(started_here=True, address=address)
-    num_cpus = max(os.cpu_count() or 1, int(cfg.workers * cfg.num_cpus_per_worker + 0.999))
+    if cpus_needed is None:
+        cpus_needed = cfg.workers * cfg.num_cpus_per_worker
+    num_cpus = max(os.cpu_count() or 1, math.ceil(cpus_needed))
     ray.init(num_cpus=num_cpus, include_dashboard=False, dashboard_host=cfg.dashboard_host, **quiet)
     log.info("started a local Ray cluster with %d CPUs", num_cpus)
     return RayConnection(started_here=True, address=None)
