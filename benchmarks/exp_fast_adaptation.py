@@ -11,42 +11,26 @@ Example (the reduced budget of docs/results.md; the full budget drops --max-trai
 
 from __future__ import annotations
 
-import argparse
-import logging
 import os
 import time
-from pathlib import Path
 
 os.environ.setdefault("OMP_NUM_THREADS", "1")
 
 
 def main() -> None:
-    import torch
-
-    from base_dist.config import load_config
-    from base_dist.report.common import ensure_meta_checkpoint, machine_line
+    from base_dist.report.common import ensure_meta_checkpoint, experiment_config, experiment_parser, machine_line
     from base_dist.report.fast_adaptation import run_fast_adaptation
-    from base_dist.report.tables import RESULTS_MD, update_section
+    from base_dist.report.tables import update_section
 
-    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--config", default="jobs/configs/demo.yaml")
-    ap.add_argument("--checkpoint", default=None, help="meta-train run dir/checkpoint (else meta-train first)")
-    ap.add_argument("--seeds", type=int, default=3)
+    ap = experiment_parser(__doc__, "fast-adaptation")
     ap.add_argument("--epochs", type=int, default=3, help="adaptation epochs")
     ap.add_argument("--max-train-images", type=int, default=None, help="adaptation train subset (budget)")
     ap.add_argument("--datasets", default="digits", help="comma list: digits[,fashion-mnist]")
-    ap.add_argument("--meta-rounds", type=int, default=None, help="rounds when meta-training here")
-    ap.add_argument("--run-dir", type=Path, default=Path(f"runs/exp-fast-adaptation-{time.strftime('%Y%m%d-%H%M%S')}"))
-    ap.add_argument("--results-md", type=Path, default=RESULTS_MD)
     args = ap.parse_args()
-    torch.set_num_threads(1)
-    logging.basicConfig(level=logging.INFO, format="%(message)s")
-    sets = ["tracking.mlflow=false", f"adapt.epochs={args.epochs}", "dist.torch_threads=1"]
+    sets = [f"adapt.epochs={args.epochs}"]
     if args.max_train_images:
         sets.append(f"adapt.max_train_images={args.max_train_images}")
-    if args.meta_rounds:
-        sets.append(f"meta.rounds={args.meta_rounds}")
-    cfg = load_config(args.config, sets)
+    cfg = experiment_config(args, sets)
     t0 = time.perf_counter()
     ckpt = ensure_meta_checkpoint(cfg, args.run_dir, args.checkpoint)
     res = run_fast_adaptation(cfg, ckpt, seeds=list(range(args.seeds)), datasets=args.datasets.split(","),

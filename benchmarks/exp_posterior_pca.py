@@ -10,43 +10,24 @@ Example:
 
 from __future__ import annotations
 
-import argparse
-import logging
 import os
 import time
-from pathlib import Path
 
 os.environ.setdefault("OMP_NUM_THREADS", "1")
 
 
 def main() -> None:
-    import torch
-
-    from base_dist.config import load_config
-    from base_dist.report.common import ensure_meta_checkpoint, machine_line
+    from base_dist.report.common import ensure_meta_checkpoint, experiment_config, experiment_parser, machine_line
     from base_dist.report.posterior_pca import run_posterior_pca
-    from base_dist.report.tables import RESULTS_MD, update_section
+    from base_dist.report.tables import update_section
 
-    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--config", default="jobs/configs/demo.yaml")
-    ap.add_argument("--checkpoint", default=None, help="meta-train run dir/checkpoint (else meta-train first)")
-    ap.add_argument("--seeds", type=int, default=3)
+    ap = experiment_parser(__doc__, "posterior-pca")
     ap.add_argument("--tasks", type=int, default=8, help="tasks adapted per (dataset, image size) group")
     ap.add_argument("--samples", type=int, default=4, help="posterior draws per adapted task")
     ap.add_argument("--inner-steps", type=int, default=None, help="inner-loop steps per task (meta.inner_steps)")
     ap.add_argument("--unseen", default="digits", help="the unseen dataset")
-    ap.add_argument("--meta-rounds", type=int, default=None)
-    ap.add_argument("--run-dir", type=Path, default=Path(f"runs/exp-posterior-pca-{time.strftime('%Y%m%d-%H%M%S')}"))
-    ap.add_argument("--results-md", type=Path, default=RESULTS_MD)
     args = ap.parse_args()
-    torch.set_num_threads(1)
-    logging.basicConfig(level=logging.INFO, format="%(message)s")
-    sets = ["tracking.mlflow=false", "dist.torch_threads=1"]
-    if args.inner_steps is not None:
-        sets.append(f"meta.inner_steps={args.inner_steps}")
-    if args.meta_rounds:
-        sets.append(f"meta.rounds={args.meta_rounds}")
-    cfg = load_config(args.config, sets)
+    cfg = experiment_config(args, [] if args.inner_steps is None else [f"meta.inner_steps={args.inner_steps}"])
     t0 = time.perf_counter()
     ckpt = ensure_meta_checkpoint(cfg, args.run_dir, args.checkpoint)
     res = run_posterior_pca(cfg, ckpt, seeds=list(range(args.seeds)), tasks=args.tasks, samples=args.samples,

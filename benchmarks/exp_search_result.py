@@ -12,29 +12,20 @@ Full budget (the issue's goal, ~1 hour per seed on 2 cores): --seeds 3 --epochs 
 
 from __future__ import annotations
 
-import argparse
-import logging
 import os
 import time
-from pathlib import Path
 
 os.environ.setdefault("OMP_NUM_THREADS", "1")
 
 
 def main() -> None:
-    import torch
-
-    from base_dist.config import load_config
-    from base_dist.report.common import ensure_meta_checkpoint, machine_line
+    from base_dist.report.common import ensure_meta_checkpoint, experiment_config, experiment_parser, machine_line
     from base_dist.report.search_result import run_search_result
-    from base_dist.report.tables import RESULTS_MD, update_section
+    from base_dist.report.tables import update_section
 
-    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--config", default="jobs/configs/demo.yaml")
-    ap.add_argument("--checkpoint", default=None, help="meta-train run dir/checkpoint (else meta-train first)")
+    ap = experiment_parser(__doc__, "search-result", seeds=1)
     ap.add_argument("--dataset", default="fashion-mnist")
     ap.add_argument("--image-size", type=int, default=28)
-    ap.add_argument("--seeds", type=int, default=1)
     ap.add_argument("--epochs", type=int, default=20, help="retraining epochs")
     ap.add_argument("--channels", type=int, default=16)
     ap.add_argument("--layers", type=int, default=8)
@@ -42,25 +33,17 @@ def main() -> None:
     ap.add_argument("--max-train-images", type=int, default=None, help="retraining train subset")
     ap.add_argument("--adapt-epochs", type=int, default=1)
     ap.add_argument("--adapt-images", type=int, default=None, help="adaptation train subset")
-    ap.add_argument("--meta-rounds", type=int, default=None)
-    ap.add_argument("--run-dir", type=Path, default=Path(f"runs/exp-search-result-{time.strftime('%Y%m%d-%H%M%S')}"))
-    ap.add_argument("--results-md", type=Path, default=RESULTS_MD)
     args = ap.parse_args()
-    torch.set_num_threads(1)
-    logging.basicConfig(level=logging.INFO, format="%(message)s")
-    sets = ["tracking.mlflow=false", "dist.torch_threads=1", f"adapt.epochs={args.adapt_epochs}",
-            f"adapt.image_size={args.image_size}", f"train.image_size={args.image_size}",
-            f"train.epochs={args.epochs}", f"train.channels={args.channels}", f"train.layers={args.layers}",
-            "data.augment.cutout=0"]
+    sets = [f"adapt.epochs={args.adapt_epochs}", f"adapt.image_size={args.image_size}",
+            f"train.image_size={args.image_size}", f"train.epochs={args.epochs}", f"train.channels={args.channels}",
+            f"train.layers={args.layers}", "data.augment.cutout=0"]
     if args.max_minutes:
         sets.append(f"train.max_minutes={args.max_minutes}")
     if args.max_train_images:
         sets.append(f"train.max_train_images={args.max_train_images}")
     if args.adapt_images:
         sets.append(f"adapt.max_train_images={args.adapt_images}")
-    if args.meta_rounds:
-        sets.append(f"meta.rounds={args.meta_rounds}")
-    cfg = load_config(args.config, sets)
+    cfg = experiment_config(args, sets)
     t0 = time.perf_counter()
     ckpt = ensure_meta_checkpoint(cfg, args.run_dir, args.checkpoint)
     res = run_search_result(cfg, ckpt, seeds=list(range(args.seeds)), dataset=args.dataset, run_dir=args.run_dir)

@@ -8,8 +8,10 @@ Example:
 
 from __future__ import annotations
 
+import argparse
 import logging
 import platform
+import time
 from pathlib import Path
 
 from base_dist.config import ExperimentConfig
@@ -64,3 +66,41 @@ def machine_line() -> str:
 
     return (f"{platform.machine()} CPU, {os.cpu_count()} cores visible, torch {torch.__version__}, "
             f"{torch.get_num_threads()} torch thread(s)")
+
+
+def experiment_parser(doc: str, name: str, seeds: int = 3) -> argparse.ArgumentParser:
+    """The options every experiment script shares; each script adds its own.
+
+    Example:
+        >>> experiment_parser("x", "demo").parse_args([]).seeds
+        3
+    """
+    from base_dist.report.tables import RESULTS_MD
+
+    ap = argparse.ArgumentParser(description=doc, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--config", default="jobs/configs/demo.yaml")
+    ap.add_argument("--checkpoint", default=None, help="meta-train run dir/checkpoint (else meta-train first)")
+    ap.add_argument("--seeds", type=int, default=seeds)
+    ap.add_argument("--meta-rounds", type=int, default=None, help="rounds when meta-training here")
+    ap.add_argument("--run-dir", type=Path, default=Path(f"runs/exp-{name}-{time.strftime('%Y%m%d-%H%M%S')}"))
+    ap.add_argument("--results-md", type=Path, default=RESULTS_MD)
+    return ap
+
+
+def experiment_config(args: argparse.Namespace, overrides: list[str]) -> ExperimentConfig:
+    """One torch thread, plain log lines, no MLflow; the config with ``overrides`` (and ``--meta-rounds``).
+
+    Example:
+        >>> experiment_config(experiment_parser("x", "d").parse_args([]), []).tracking.mlflow
+        False
+    """
+    import torch
+
+    from base_dist.config import load_config
+
+    torch.set_num_threads(1)  # two threads on a shared 2-core machine are many times slower
+    logging.basicConfig(level=logging.INFO, format="%(message)s")
+    sets = ["tracking.mlflow=false", "dist.torch_threads=1", *overrides]
+    if args.meta_rounds:
+        sets.append(f"meta.rounds={args.meta_rounds}")
+    return load_config(args.config, sets)
