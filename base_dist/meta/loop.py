@@ -30,7 +30,7 @@ from typing import Any
 import torch
 from torch import Tensor, nn
 
-from base_dist.config import ExperimentConfig, config_to_dict, save_config
+from base_dist.config import ExperimentConfig, config_from_dict, config_to_dict, flatten_config, save_config
 from base_dist.data import TaskDistribution
 from base_dist.errors import UserError
 from base_dist.meta.engine import (
@@ -168,6 +168,33 @@ def _load_resume(run_dir: Path, cfg: ExperimentConfig, W: dict[str, Tensor], sig
     return ckpt
 
 
+# Settings that may change on resume without changing what the remaining rounds compute.
+RESUME_NEUTRAL = ("name", "device", "tracking.", "dist.workers", "dist.address", "dist.num_cpus_per_worker",
+                  "dist.num_gpus_per_worker", "dist.max_task_retries", "dist.task_timeout_s", "dist.dashboard_host",
+                  "meta.checkpoint_every", "meta.keep_checkpoints", "adapt.", "train.")
+
+
+def config_changes(saved: dict[str, Any], cfg: ExperimentConfig) -> list[str]:
+    """``key: old -> new`` for settings that differ from a checkpoint's config and matter on resume.
+
+    ``meta.rounds`` counts: with a linear or cosine lambda schedule it changes every later lambda.
+
+    Example:
+        >>> from base_dist.config import config_to_dict, load_config
+        >>> config_changes(config_to_dict(load_config(None)), load_config(None, ["meta.inner_steps=2"]))
+        ['meta.inner_steps: 5 -> 2']
+    """
+    if not saved:
+        return []
+    new = flatten_config(cfg)
+    try:
+        old = flatten_config(config_from_dict(saved))
+    except UserError:
+        return ["the checkpoint's config no longer validates"]
+    return [f"{k}: {old.get(k)} -> {v}" for k, v in new.items()
+            if old.get(k) != v and not k.startswith(RESUME_NEUTRAL)]
+
+
 def _rewrite_metrics(path: Path, keep_below: int) -> None:
     """Drop metric lines of rounds >= ``keep_below`` (they are re-run after a resume)."""
     if not path.is_file():
@@ -227,6 +254,10 @@ def meta_train(cfg: ExperimentConfig, run_dir: str | Path, resume: bool = False,
         outer_state = dict(ckpt.tensors.get("outer", {}))
         restore_rng_state(ckpt.tensors.get("rng", {}), ckpt.meta.get("rng", {}))
         start = ckpt.round
+        changed = config_changes(ckpt.meta.get("config") or {}, cfg)
+        if changed:
+            log.warning("resuming with settings that differ from the checkpoint's (the rest of the run will "
+                        "not match an uninterrupted one): %s", ", ".join(changed))
     metrics_path = run_dir / METRICS_FILE
     _rewrite_metrics(metrics_path, start)
     end = cfg.meta.rounds if stop_after is None else min(cfg.meta.rounds, stop_after)

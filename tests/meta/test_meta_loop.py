@@ -68,3 +68,12 @@ def test_nonfinite_deltas_never_reach_W(tmp_path):
     with pytest.raises(UserError, match="non-finite"):
         meta_train(cfg, tmp_path / "nan", progress=False)
     assert not list((tmp_path / "nan" / "checkpoints").glob("ckpt-*"))
+
+
+def test_resume_warns_about_settings_that_changed(tmp_path, caplog):
+    meta_train(tiny("meta.rounds=2"), tmp_path, stop_after=1, progress=False)
+    with caplog.at_level("WARNING", logger="base_dist.meta.loop"):
+        meta_train(tiny("meta.rounds=2", "meta.inner_lr_weights=0.01", "dist.workers=0"), tmp_path, resume=True,
+                   progress=False)
+    warned = [r.getMessage() for r in caplog.records if "differ from the checkpoint" in r.getMessage()]
+    assert len(warned) == 1 and "meta.inner_lr_weights" in warned[0]
