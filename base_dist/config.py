@@ -195,9 +195,12 @@ class AdaptConfig(Section):
     batch_size: int = Field(64, ge=1)
     lr_weights: float = Field(0.05, gt=0)
     lr_arch: float = Field(0.01, gt=0)
+    tau: float | None = Field(None, gt=0, description="Gumbel temperature; None: the schedule's value at the "
+                              "checkpoint's round (tau_start from scratch)")
     freeze_arch: bool = False
     max_train_images: int | None = Field(None, ge=1)
     val_fraction: float = Field(0.2, gt=0, lt=1)
+    max_val_images: int | None = Field(None, ge=1, description="cap on the held-out part (evaluated every epoch)")
 
 
 class TrainConfig(Section):

@@ -9,7 +9,8 @@ On the same config and the same tasks (same seeds), one torch thread per task ev
 then, with two workers, the driver's peak memory above its start-up level at two round sizes.
 Printed: tasks/s of each, the ratios (goals: 2 workers >= 1.7x 1 worker; 1 worker <= 1.10x the
 in-process time), the driver's share of a round (``ray.put`` of W + folding the deltas + outer
-update + checkpoint + logging; goal <= 5 %), and driver memory vs |W| for each round size.
+update + logging; goal <= 5 %; the checkpoint write comes after the round is timed), and driver
+memory vs |W| for each round size.
 
     .venv/bin/python benchmarks/bench_dist.py [--rounds 2] [--tasks 8] [--set meta.inner_steps=5]
 """

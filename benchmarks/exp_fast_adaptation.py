@@ -25,9 +25,16 @@ def main() -> None:
     ap = experiment_parser(__doc__, "fast-adaptation")
     ap.add_argument("--epochs", type=int, default=3, help="adaptation epochs")
     ap.add_argument("--max-train-images", type=int, default=None, help="adaptation train subset (budget)")
+    ap.add_argument("--max-val-images", type=int, default=None, help="held-out subset, evaluated every epoch")
     ap.add_argument("--datasets", default="digits", help="comma list: digits[,fashion-mnist]")
+    ap.add_argument("--tau", type=float, default=None,
+                    help="Gumbel temperature for every variant (default: the checkpoint's)")
     args = ap.parse_args()
     sets = [f"adapt.epochs={args.epochs}"]
+    if args.max_val_images:
+        sets.append(f"adapt.max_val_images={args.max_val_images}")
+    if args.tau:
+        sets.append(f"adapt.tau={args.tau}")
     if args.max_train_images:
         sets.append(f"adapt.max_train_images={args.max_train_images}")
     cfg = experiment_config(args, sets)
@@ -36,8 +43,9 @@ def main() -> None:
     res = run_fast_adaptation(cfg, ckpt, seeds=list(range(args.seeds)), datasets=args.datasets.split(","),
                               run_dir=args.run_dir)
     wall = time.perf_counter() - t0
-    budget = (f"config `{args.config}`, checkpoint `{ckpt}`; {args.seeds} seeds; {args.epochs} adaptation epochs; "
-              f"train subset {args.max_train_images or 'all'} images; {wall / 60:.1f} min wall on {machine_line()}")
+    budget = (f"config `{args.config}`, checkpoint `{ckpt}`; {args.seeds} seeds; {args.epochs} adaptation epochs "
+              f"at tau {res.tau:g}; "
+              f"train subset {args.max_train_images or 'all'} images, held-out {args.max_val_images or 'all'}; {wall / 60:.1f} min wall on {machine_line()}")
     body = (f"Budget: {budget}.\n\nHeld-out accuracy (%) per adaptation epoch, mean ± std over seeds; "
             f"figures: {', '.join(str(p) for p in res.figures)}.\n\n{res.table}")
     update_section(args.results_md, "fast-adaptation", body, "(a) Fast adaptation (paper Fig. 4)")

@@ -33,7 +33,11 @@ def main() -> None:
     ap.add_argument("--max-train-images", type=int, default=None, help="retraining train subset")
     ap.add_argument("--adapt-epochs", type=int, default=1)
     ap.add_argument("--adapt-images", type=int, default=None, help="adaptation train subset")
+    ap.add_argument("--seed-list", default=None,
+                    help="comma list of seeds to run (overrides --seeds; e.g. one process per core into one "
+                         "--run-dir, then a final run with --seeds N summarises them without retraining)")
     args = ap.parse_args()
+    seeds = [int(s) for s in args.seed_list.split(",")] if args.seed_list else list(range(args.seeds))
     sets = [f"adapt.epochs={args.adapt_epochs}", f"adapt.image_size={args.image_size}",
             f"train.image_size={args.image_size}", f"train.epochs={args.epochs}", f"train.channels={args.channels}",
             f"train.layers={args.layers}", "data.augment.cutout=0"]
@@ -46,9 +50,9 @@ def main() -> None:
     cfg = experiment_config(args, sets)
     t0 = time.perf_counter()
     ckpt = ensure_meta_checkpoint(cfg, args.run_dir, args.checkpoint)
-    res = run_search_result(cfg, ckpt, seeds=list(range(args.seeds)), dataset=args.dataset, run_dir=args.run_dir)
+    res = run_search_result(cfg, ckpt, seeds=seeds, dataset=args.dataset, run_dir=args.run_dir)
     wall = time.perf_counter() - t0
-    budget = (f"config `{args.config}`, checkpoint `{ckpt}`; {args.dataset} at {args.image_size}px; {args.seeds} seed(s); "
+    budget = (f"config `{args.config}`, checkpoint `{ckpt}`; {args.dataset} at {args.image_size}px; {len(seeds)} seed(s); "
               f"adapt {args.adapt_epochs} epoch(s) on {args.adapt_images or 'all'} images; retrain C={args.channels}, "
               f"{args.layers} cells, {args.epochs} epochs, max {args.max_minutes or '-'} min, "
               f"{args.max_train_images or 'all'} train images, full test set; plain CNN for the derived network's "

@@ -86,12 +86,16 @@ def load_meta_state(checkpoint: str | Path) -> tuple[OrderedDict[str, Tensor], S
     return W, space, ckpt.round, ckpt.path
 
 
-def _split(n: int, val_fraction: float, seed: int, max_train: int | None) -> tuple[Tensor, Tensor]:
+def _split(n: int, val_fraction: float, seed: int, max_train: int | None,
+           max_val: int | None = None) -> tuple[Tensor, Tensor]:
     perm = torch.randperm(n, generator=make_generator(seed, "adapt-split"))
     n_val = min(max(1, round(val_fraction * n)), n - 1)
     val, train = perm[:n_val], perm[n_val:]
+    # Caps take prefixes of the seeded split, so a capped run sees a subset of the uncapped one's images.
     if max_train is not None:
         train = train[:max_train]
+    if max_val is not None:
+        val = val[:max_val]
     return train, val
 
 
@@ -101,7 +105,8 @@ def adapt(cfg: ExperimentConfig, checkpoint: str | Path | None = None, *, run_di
 
     The search space comes from the checkpoint (its W must fit it); ``cfg`` supplies the adaptation
     settings (``cfg.adapt``, ``meta.inner_optimizer``/``inner_momentum``/``grad_clip``, seed, device,
-    data root). The Gumbel temperature is the schedule's value at the checkpoint's round.
+    data root). The Gumbel temperature is ``adapt.tau``, else the schedule's value at the checkpoint's
+    round (so a from-scratch run uses ``tau_start``: compare the two at one pinned ``adapt.tau``).
 
     Example:
         >>> from base_dist.config import load_config
@@ -120,7 +125,8 @@ def adapt(cfg: ExperimentConfig, checkpoint: str | Path | None = None, *, run_di
         space_old, rounds, ckpt_path = cfg.space, 0, None
         W_old = get_state(create_metanet(space_old, seed=init_seed(cfg)))
     x, y, class_names = load_dataset(a.dataset, "train", a.image_size, root=cfg.data.root)
-    train_idx, val_idx = _split(int(y.shape[0]), a.val_fraction, cfg.seed, a.max_train_images)
+    train_idx, val_idx = _split(int(y.shape[0]), a.val_fraction, cfg.seed, a.max_train_images,
+                                a.max_val_images)
     x_tr, y_tr = x[train_idx].to(device), y[train_idx].to(device)
     x_va, y_va = x[val_idx].to(device), y[val_idx].to(device)
     n_classes = len(class_names)
@@ -131,7 +137,7 @@ def adapt(cfg: ExperimentConfig, checkpoint: str | Path | None = None, *, run_di
     load_state(model, W0)
     for note in notes:
         log.info("adapt: %s", note)
-    tau = tau_at(space.arch, rounds)
+    tau = a.tau if a.tau is not None else tau_at(space.arch, rounds)
     run_cfg = cfg.model_copy(deep=True)
     run_cfg.space = space
     if run_dir is not None:

@@ -283,10 +283,6 @@ def meta_train(cfg: ExperimentConfig, run_dir: str | Path, resume: bool = False,
             t_tasks = time.perf_counter()
             W, outer_state = apply_outer(W, summary.mean_delta, cfg.meta, r, outer_state)
             done = r + 1
-            if done % cfg.meta.checkpoint_every == 0 or done == end:
-                last_ckpt = save_meta_checkpoint(store, cfg, done, W, outer_state, signature)
-                if cfg.tracking.log_checkpoints:
-                    tracker.log_artifact(last_ckpt, artifact_path="checkpoints")
             t_end = time.perf_counter()
             seconds = t_end - t0
             row = {"round": float(r), **_round_metrics(summary.task_metrics), **summary.extra,
@@ -299,8 +295,14 @@ def meta_train(cfg: ExperimentConfig, run_dir: str | Path, resume: bool = False,
             if isinstance(stats, dict):  # e.g. the Ray executor's retries / worker restarts (cumulative)
                 row.update({k: float(v) for k, v in stats.items()})
             history.append(row)
+            # The line goes before the checkpoint: an interruption between the two then loses nothing
+            # (Ctrl-C still saves round `done`; after a kill, the resume drops lines past its checkpoint).
             with metrics_path.open("a") as fh:
                 fh.write(json.dumps(row) + "\n")
+            if done % cfg.meta.checkpoint_every == 0 or done == end:
+                last_ckpt = save_meta_checkpoint(store, cfg, done, W, outer_state, signature)
+                if cfg.tracking.log_checkpoints:
+                    tracker.log_artifact(last_ckpt, artifact_path="checkpoints")
             tracker.log_metrics({k: v for k, v in row.items() if k != "round" and math.isfinite(v)}, step=done)
             if reporter is not None:
                 reporter.update(done, tasks_per_s=row["tasks_per_s"], val_acc=row.get("val_acc"),

@@ -30,6 +30,7 @@ from base_dist.space.genotypes import Genotype, genotype_to_dict
 
 log = logging.getLogger(__name__)
 MODELS = ("BASE derived", "darts_v2", "random", "plain CNN")
+RECORDS_FILE = "records.json"
 
 
 def random_genotype(ops: list[str], nodes: int, seed: int) -> Genotype:
@@ -116,13 +117,25 @@ def run_search_result(cfg: ExperimentConfig, checkpoint: Path, *, seeds: list[in
                       run_dir: Path) -> SearchResult:
     """Every seed; writes ``search_result.json``, ``search_result.png`` and ``table.md`` into ``run_dir``.
 
+    A seed whose ``seed<k>/records.json`` exists is not rerun: an interrupted experiment resumes at
+    the next seed, and seeds run by parallel processes into one ``run_dir`` are summarised together.
+
     Example:
         >>> # run_search_result(cfg, ckpt, seeds=[0], dataset="digits", run_dir=Path("/tmp/sr"))
     """
     run_dir.mkdir(parents=True, exist_ok=True)
     rows: dict[str, list[dict[str, Any]]] = {m: [] for m in MODELS}
     for seed in seeds:
-        recs = run_seed(with_seed(cfg, seed), checkpoint, dataset, run_dir / f"seed{seed}")
+        seed_dir = run_dir / f"seed{seed}"
+        done = seed_dir / RECORDS_FILE
+        if done.is_file():  # finished earlier (an interrupted run, or seeds run by parallel processes)
+            recs = json.loads(done.read_text())
+            log.info("search result seed %d: reusing %s", seed, done)
+        else:
+            recs = run_seed(with_seed(cfg, seed), checkpoint, dataset, seed_dir)
+            tmp = done.with_suffix(".tmp")
+            tmp.write_text(json.dumps(recs, indent=1))
+            tmp.replace(done)
         for m in MODELS:
             rows[m].append(recs[m])
     (run_dir / "search_result.json").write_text(json.dumps(rows, indent=1))

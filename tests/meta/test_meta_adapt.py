@@ -47,8 +47,20 @@ def test_new_head_rule_and_frozen_arch(trained_run):
 
 
 def test_adapt_from_scratch_baseline():
-    res = adapt(tiny(), None, progress=False)
+    res = adapt(tiny("adapt.max_val_images=7"), None, progress=False)
     assert res.info["checkpoint"] is None and len(res.history) == 2
+    assert res.info["val_images"] == 7  # capped (digits' 20 % would be 360)
+    assert res.info["tau"] == 1.0  # tau_start: no meta-training rounds behind a from-scratch run
+
+
+def test_adapt_tau_follows_the_checkpoint_round_unless_pinned(tmp_path):
+    from base_dist.meta.loop import meta_train
+
+    anneal = ["space.arch.tau_start=1.0", "space.arch.tau_end=0.25", "space.arch.tau_anneal_rounds=2"]
+    run = meta_train(tiny("meta.rounds=2", *anneal), tmp_path / "mt", progress=False)
+    assert adapt(tiny(*anneal), run.checkpoint, progress=False).info["tau"] == 0.25  # schedule at round 2
+    pinned = adapt(tiny(*anneal, "adapt.tau=0.7"), run.checkpoint, progress=False)
+    assert pinned.info["tau"] == 0.7
 
 
 def test_cli_meta_train_then_adapt(tmp_path):

@@ -77,3 +77,27 @@ def test_resume_warns_about_settings_that_changed(tmp_path, caplog):
                    progress=False)
     warned = [r.getMessage() for r in caplog.records if "differ from the checkpoint" in r.getMessage()]
     assert len(warned) == 1 and "meta.inner_lr_weights" in warned[0]
+
+
+def test_ctrl_c_while_checkpointing_loses_no_metrics_line(trained_run, tmp_path, monkeypatch):
+    import base_dist.meta.loop as loop
+
+    cfg, straight = trained_run
+    real_save, calls = loop.save_meta_checkpoint, []
+
+    def save_interrupted_once(*args, **kwargs):
+        calls.append(args[2])
+        if len(calls) == 1:
+            raise KeyboardInterrupt  # Ctrl-C lands while round 1's checkpoint is being written
+        return real_save(*args, **kwargs)
+
+    monkeypatch.setattr(loop, "save_meta_checkpoint", save_interrupted_once)
+    run = tmp_path / "interrupted"
+    with pytest.raises(KeyboardInterrupt):
+        meta_train(cfg, run, progress=False)
+    assert calls == [1, 1] and load_checkpoint(run).round == 1  # the handler saved round 1 after all
+    monkeypatch.setattr(loop, "save_meta_checkpoint", real_save)
+    resumed = meta_train(cfg, run, resume=True, progress=False)
+    assert all(torch.equal(resumed.W[k], straight.W[k]) for k in straight.W)
+    lines = (run / "metrics.jsonl").read_text().splitlines()
+    assert [json.loads(x)["round"] for x in lines] == [0, 1, 2]

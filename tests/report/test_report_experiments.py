@@ -28,7 +28,20 @@ def test_fast_adaptation_report(tiny, tmp_path):
     assert set(res.curves["digits"]) == set(VARIANTS)
     assert all(len(c[0]) == cfg.adapt.epochs + 1 for c in res.curves["digits"].values())
     assert (tmp_path / "fast_adaptation_digits.png").is_file() and (tmp_path / "table.md").is_file()
-    assert "| digits | scratch | 1 |" in res.table
+    assert "| digits | scratch | 1 |" in res.table and res.tau == 1.0  # tiny: no annealing, tau_start
+
+
+def test_fast_adaptation_pins_one_tau_for_every_variant(tmp_path):
+    from base_dist.meta.loop import meta_train
+    from base_dist.report.fast_adaptation import pin_tau
+    from tests.conftest import CONFIGS
+
+    cfg = load_config(CONFIGS / "tiny.yaml", ["meta.rounds=2", "tracking.mlflow=false", "space.arch.tau_start=1.0",
+                                              "space.arch.tau_end=0.5", "space.arch.tau_anneal_rounds=2"])
+    run = meta_train(cfg, tmp_path / "mt", progress=False)
+    assert pin_tau(cfg, run.checkpoint).adapt.tau == 0.5  # the meta-prior's temperature, scratch included
+    cfg.adapt.tau = 0.8
+    assert pin_tau(cfg, run.checkpoint).adapt.tau == 0.8  # an explicit choice is kept
 
 
 def test_posterior_pca_report(tiny, tmp_path):
@@ -51,6 +64,10 @@ def test_search_result_report(tiny, tmp_path):
     assert all(len(res.rows[m]) == 1 for m in MODELS)
     assert (tmp_path / "search_result.png").is_file() and "plain CNN" in res.table
     assert (tmp_path / "seed0" / "derived" / "cells.png").is_file()
+    # A finished seed is reused, not retrained: a rerun into the same directory gives the same rows.
+    (tmp_path / "seed0" / "train-darts_v2").rename(tmp_path / "moved")
+    again = run_search_result(cfg, ckpt, seeds=[0], dataset="digits", run_dir=tmp_path)
+    assert again.rows == res.rows and not (tmp_path / "seed0" / "train-darts_v2").exists()
 
 
 def test_update_section_replaces_in_place(tmp_path):
