@@ -64,7 +64,8 @@ class Cell(nn.Module):
         self.nodes = len(pairs) // 2
         self.out_channels = len(self.concat) * C
 
-    def forward(self, s0: torch.Tensor, s1: torch.Tensor, drop_prob: float = 0.0) -> torch.Tensor:
+    def forward(self, s0: torch.Tensor, s1: torch.Tensor, drop_prob: float = 0.0,
+                gen: torch.Generator | None = None) -> torch.Tensor:
         states = [self.preprocess0(s0), self.preprocess1(s1)]
         for k in range(self.nodes):
             total = None
@@ -73,7 +74,7 @@ class Cell(nn.Module):
                 h = op(states[self.inputs[n]])
                 # Identity paths are never dropped (DARTS): dropping them would cut the residual route.
                 if self.training and drop_prob > 0 and not isinstance(op, Identity):
-                    h = drop_path(h, drop_prob)
+                    h = drop_path(h, drop_prob, gen)
                 total = h if total is None else total + h
             states.append(total)
         return torch.cat([states[i] for i in self.concat], dim=1)
@@ -125,7 +126,11 @@ class _ImageNetStem(nn.Module):
 
 
 class Network(nn.Module):
-    """A full network: stem, L discrete cells, global pooling, linear classifier (+ auxiliary head)."""
+    """A full network: stem, L discrete cells, global pooling, linear classifier (+ auxiliary head).
+
+    ``drop_gen`` (a ``torch.Generator`` on the network's device, or None for the global RNG) draws the
+    drop-path masks; training loops set it per epoch so that a seed, not global state, fixes them.
+    """
 
     def __init__(self, genotype: Genotype, *, macro: Macro = "cifar", channels: int = 36, layers: int = 20,
                  num_classes: int = 10, in_channels: int = 3, auxiliary: bool = False,
@@ -134,6 +139,7 @@ class Network(nn.Module):
         if macro not in ("cifar", "imagenet"):
             raise UserError(f"unknown macro structure {macro!r}; expected cifar or imagenet")
         self.macro, self.drop_path_prob = macro, drop_path_prob
+        self.drop_gen: torch.Generator | None = None
         self.stem, c_stem, reduction_prev = _stem(macro, in_channels, channels, stem_multiplier)
         reductions = reduction_layers(layers)
         self.aux_layer = 2 * layers // 3
@@ -162,7 +168,7 @@ class Network(nn.Module):
             s0, s1 = self.stem(x)
         aux = None
         for layer, cell in enumerate(self.cells):
-            s0, s1 = s1, cell(s0, s1, self.drop_path_prob)
+            s0, s1 = s1, cell(s0, s1, self.drop_path_prob, self.drop_gen)
             if layer == self.aux_layer and self.auxiliary_head is not None and self.training:
                 aux = self.auxiliary_head(s1)
         return self.classifier(torch.flatten(self.global_pooling(s1), 1)), aux

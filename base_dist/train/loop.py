@@ -57,7 +57,7 @@ from base_dist.train.state import (
     network_signature,
     save_train_checkpoint,
 )
-from base_dist.utils import derive_seed, make_generator, resolve_device
+from base_dist.utils import make_generator, resolve_device
 
 __all__ = ["FitResult", "Peers", "evaluate", "fit", "load_train_data"]
 
@@ -202,6 +202,8 @@ def fit(cfg: ExperimentConfig, genotype: Genotype, data: TrainData, run_dir: str
     stopped = False
     started = time.perf_counter()
     epoch = start
+    # Drop-path and augmentation draw from their own generators; the fork only keeps a library op
+    # that uses the global RNG from changing the caller's state.
     with torch.random.fork_rng(devices=[]):
         for epoch in range(start, end):
             t0 = time.perf_counter()
@@ -209,8 +211,7 @@ def fit(cfg: ExperimentConfig, genotype: Genotype, data: TrainData, run_dir: str
             set_lr(optimizer, lr)
             net.drop_path_prob = drop_path_at(t, epoch)
             gen = make_generator(cfg.seed, "augment", epoch, peers.rank)
-            # The space layer's drop_path draws from the global RNG: key it to (seed, epoch, rank).
-            torch.manual_seed(derive_seed(cfg.seed, "drop-path", epoch, peers.rank))
+            net.drop_gen = make_generator(cfg.seed, "drop-path", epoch, peers.rank, device=peers.device)
             model.train()
             loss_sum = correct = count = 0.0
             for idx in epoch_batches(len(data.y_train), t.batch_size, cfg.seed, epoch, peers.rank, peers.world):

@@ -27,6 +27,25 @@ def test_full_network_train_step_with_aux_and_drop_path(macro: str, size: int) -
     assert net.forward_with_aux(torch.randn(2, 3, size, size))[1] is None
 
 
+def test_drop_path_masks_come_from_the_network_generator_not_global_state() -> None:
+    from base_dist.utils import make_generator
+
+    net = create_network("darts_v2", macro="cifar", channels=4, layers=3, num_classes=3, drop_path_prob=0.5)
+    net.train()
+    x = torch.randn(8, 3, 16, 16)
+
+    def run(seed: int) -> torch.Tensor:
+        net.drop_gen = make_generator(seed, "drop-path")
+        return net(x).detach()
+
+    global_state = torch.get_rng_state()
+    first = run(1)
+    assert torch.equal(torch.get_rng_state(), global_state)  # nothing drawn from the global RNG
+    torch.manual_seed(123)  # global state must not matter
+    assert torch.equal(run(1), first)
+    assert not torch.equal(run(2), first)  # another seed drops other samples
+
+
 def test_darts_v2_cifar10_params() -> None:
     p = profile_genotype("darts_v2", channels=36, layers=20, dataset="cifar10")
     assert round(p.params / 1e6, 1) == 3.3
