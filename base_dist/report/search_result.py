@@ -142,6 +142,14 @@ def run_search_result(cfg: ExperimentConfig, checkpoint: Path, *, seeds: list[in
     return summarize_search(rows, run_dir)
 
 
+def _spread(values: list[float], digits: int) -> str:
+    """The value when every seed agrees, else ``mean (min-max)``: a genotype may differ per seed."""
+    lo, hi = min(values), max(values)
+    if round(lo, digits) == round(hi, digits):
+        return f"{lo:.{digits}f}"
+    return f"{sum(values) / len(values):.{digits}f} ({lo:.{digits}f}-{hi:.{digits}f})"
+
+
 def summarize_search(rows: dict[str, list[dict[str, Any]]], run_dir: Path) -> SearchResult:
     """The markdown table and the accuracy bar chart from per-seed records.
 
@@ -152,7 +160,7 @@ def summarize_search(rows: dict[str, list[dict[str, Any]]], run_dir: Path) -> Se
         True
     """
     table_rows = [[m, len(rs), fmt_mean_std([r["test_acc"] for r in rs], 100, 2),
-                   f"{rs[0]['params'] / 1e6:.3f}", f"{rs[0]['macs'] / 1e6:.1f}",
+                   _spread([r["params"] / 1e6 for r in rs], 3), _spread([r["macs"] / 1e6 for r in rs], 1),
                    fmt_mean_std([r["adapt_s"] for r in rs], 1, 0), fmt_mean_std([r["train_s"] for r in rs], 1, 0),
                    fmt_mean_std([r["epochs_done"] for r in rs], 1, 1)] for m, rs in rows.items() if rs]
     table = markdown_table(["model", "seeds", "test acc (%)", "params (M)", "MACs (M)", "adapt s", "train s",
