@@ -18,9 +18,15 @@ os.environ.setdefault("OMP_NUM_THREADS", "1")
 
 
 def main() -> None:
-    from base_dist.report.common import ensure_meta_checkpoint, experiment_config, experiment_parser, machine_line
+    from base_dist.report.common import (
+        ensure_meta_checkpoint,
+        experiment_config,
+        experiment_parser,
+        given_overrides,
+        machine_line,
+        publish_section,
+    )
     from base_dist.report.fast_adaptation import run_fast_adaptation
-    from base_dist.report.tables import update_section
 
     ap = experiment_parser(__doc__, "fast-adaptation")
     ap.add_argument("--epochs", type=int, default=3, help="adaptation epochs")
@@ -30,13 +36,8 @@ def main() -> None:
     ap.add_argument("--tau", type=float, default=None,
                     help="Gumbel temperature for every variant (default: the checkpoint's)")
     args = ap.parse_args()
-    sets = [f"adapt.epochs={args.epochs}"]
-    if args.max_val_images:
-        sets.append(f"adapt.max_val_images={args.max_val_images}")
-    if args.tau:
-        sets.append(f"adapt.tau={args.tau}")
-    if args.max_train_images:
-        sets.append(f"adapt.max_train_images={args.max_train_images}")
+    sets = [f"adapt.epochs={args.epochs}", *given_overrides(args, {
+        "max_train_images": "adapt.max_train_images", "max_val_images": "adapt.max_val_images", "tau": "adapt.tau"})]
     cfg = experiment_config(args, sets)
     t0 = time.perf_counter()
     ckpt = ensure_meta_checkpoint(cfg, args.run_dir, args.checkpoint)
@@ -45,12 +46,11 @@ def main() -> None:
     wall = time.perf_counter() - t0
     budget = (f"config `{args.config}`, checkpoint `{ckpt}`; {args.seeds} seeds; {args.epochs} adaptation epochs "
               f"at tau {res.tau:g}; "
-              f"train subset {args.max_train_images or 'all'} images, held-out {args.max_val_images or 'all'}; {wall / 60:.1f} min wall on {machine_line()}")
+              f"train subset {args.max_train_images or 'all'} images, held-out {args.max_val_images or 'all'}; "
+              f"{wall / 60:.1f} min wall on {machine_line()}")
     body = (f"Budget: {budget}.\n\nHeld-out accuracy (%) per adaptation epoch, mean ± std over seeds; "
             f"figures: {', '.join(str(p) for p in res.figures)}.\n\n{res.table}")
-    update_section(args.results_md, "fast-adaptation", body, "(a) Fast adaptation (paper Fig. 4)")
-    print(res.table)
-    print(f"run directory: {args.run_dir.resolve()}")
+    publish_section(args, "fast-adaptation", "(a) Fast adaptation (paper Fig. 4)", body, res.table)
 
 
 if __name__ == "__main__":

@@ -17,9 +17,15 @@ os.environ.setdefault("OMP_NUM_THREADS", "1")
 
 
 def main() -> None:
-    from base_dist.report.common import ensure_meta_checkpoint, experiment_config, experiment_parser, machine_line
+    from base_dist.report.common import (
+        ensure_meta_checkpoint,
+        experiment_config,
+        experiment_parser,
+        given_overrides,
+        machine_line,
+        publish_section,
+    )
     from base_dist.report.posterior_pca import run_posterior_pca
-    from base_dist.report.tables import update_section
 
     ap = experiment_parser(__doc__, "posterior-pca")
     ap.add_argument("--tasks", type=int, default=8, help="tasks adapted per (dataset, image size) group")
@@ -27,7 +33,7 @@ def main() -> None:
     ap.add_argument("--inner-steps", type=int, default=None, help="inner-loop steps per task (meta.inner_steps)")
     ap.add_argument("--unseen", default="digits", help="the unseen dataset")
     args = ap.parse_args()
-    cfg = experiment_config(args, [] if args.inner_steps is None else [f"meta.inner_steps={args.inner_steps}"])
+    cfg = experiment_config(args, given_overrides(args, {"inner_steps": "meta.inner_steps"}))
     t0 = time.perf_counter()
     ckpt = ensure_meta_checkpoint(cfg, args.run_dir, args.checkpoint)
     res = run_posterior_pca(cfg, ckpt, seeds=list(range(args.seeds)), tasks=args.tasks, samples=args.samples,
@@ -38,9 +44,7 @@ def main() -> None:
     body = (f"Budget: {budget}.\n\nSilhouette of the (dataset, image size) clusters in the 2-D PCA plane "
             f"(1 = separated, 0 = overlapping), mean ± std over seeds; figures: "
             f"{', '.join(str(p) for p in res.figures)}.\n\n{res.table}")
-    update_section(args.results_md, "posterior-pca", body, "(b) Posterior PCA (paper Fig. 3)")
-    print(res.table)
-    print(f"run directory: {args.run_dir.resolve()}")
+    publish_section(args, "posterior-pca", "(b) Posterior PCA (paper Fig. 3)", body, res.table)
 
 
 if __name__ == "__main__":

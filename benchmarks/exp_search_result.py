@@ -19,9 +19,15 @@ os.environ.setdefault("OMP_NUM_THREADS", "1")
 
 
 def main() -> None:
-    from base_dist.report.common import ensure_meta_checkpoint, experiment_config, experiment_parser, machine_line
+    from base_dist.report.common import (
+        ensure_meta_checkpoint,
+        experiment_config,
+        experiment_parser,
+        given_overrides,
+        machine_line,
+        publish_section,
+    )
     from base_dist.report.search_result import run_search_result
-    from base_dist.report.tables import update_section
 
     ap = experiment_parser(__doc__, "search-result", seeds=1)
     ap.add_argument("--dataset", default="fashion-mnist")
@@ -41,12 +47,8 @@ def main() -> None:
     sets = [f"adapt.epochs={args.adapt_epochs}", f"adapt.image_size={args.image_size}",
             f"train.image_size={args.image_size}", f"train.epochs={args.epochs}", f"train.channels={args.channels}",
             f"train.layers={args.layers}", "data.augment.cutout=0"]
-    if args.max_minutes:
-        sets.append(f"train.max_minutes={args.max_minutes}")
-    if args.max_train_images:
-        sets.append(f"train.max_train_images={args.max_train_images}")
-    if args.adapt_images:
-        sets.append(f"adapt.max_train_images={args.adapt_images}")
+    sets += given_overrides(args, {"max_minutes": "train.max_minutes", "max_train_images": "train.max_train_images",
+                                   "adapt_images": "adapt.max_train_images"})
     cfg = experiment_config(args, sets)
     t0 = time.perf_counter()
     ckpt = ensure_meta_checkpoint(cfg, args.run_dir, args.checkpoint)
@@ -58,9 +60,7 @@ def main() -> None:
               f"{args.max_train_images or 'all'} train images, full test set; plain CNN for the derived network's "
               f"train seconds; {wall / 60:.1f} min wall on {machine_line()}")
     body = (f"Budget: {budget}.\n\nFigure: {', '.join(str(p) for p in res.figures)}.\n\n{res.table}")
-    update_section(args.results_md, "search-result", body, "(c) Search result (paper Tables 1-2)")
-    print(res.table)
-    print(f"run directory: {args.run_dir.resolve()}")
+    publish_section(args, "search-result", "(c) Search result (paper Tables 1-2)", body, res.table)
 
 
 if __name__ == "__main__":

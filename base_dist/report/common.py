@@ -104,3 +104,26 @@ def experiment_config(args: argparse.Namespace, overrides: list[str]) -> Experim
     if args.meta_rounds:
         sets.append(f"meta.rounds={args.meta_rounds}")
     return load_config(args.config, sets)
+
+
+def given_overrides(args: argparse.Namespace, keys: dict[str, str]) -> list[str]:
+    """``config.key=value`` for each option in ``keys`` (argparse dest -> config key) that was given.
+
+    Example:
+        >>> given_overrides(argparse.Namespace(tau=0.5, cap=None), {"tau": "adapt.tau", "cap": "adapt.max_val_images"})
+        ['adapt.tau=0.5']
+    """
+    return [f"{key}={getattr(args, dest)}" for dest, key in keys.items() if getattr(args, dest) is not None]
+
+
+def publish_section(args: argparse.Namespace, section: str, title: str, body: str, table: str) -> None:
+    """Rewrite ``section`` of ``--results-md`` with ``body``; print the table and the run directory.
+
+    Example:
+        >>> # publish_section(args, "fast-adaptation", "(a) Fast adaptation", body, res.table)
+    """
+    from base_dist.report.tables import update_section
+
+    update_section(args.results_md, section, body, title)
+    print(table)
+    print(f"run directory: {args.run_dir.resolve()}")
