@@ -56,7 +56,10 @@ class HeadConfig(Section):
 class ArchConfig(Section):
     """The architecture distribution q(z | phi): Gumbel-softmax, hard straight-through, or softmax."""
 
-    mode: Literal["gumbel", "hard", "softmax"] = "gumbel"
+    mode: Literal["gumbel", "hard", "softmax"] = Field("gumbel", description="how z is sampled in training")
+    eval_mode: Literal["auto", "softmax", "argmax"] = Field(
+        "auto", description="evaluation at the posterior mean: softmax(phi) mixes every op, argmax runs one op "
+        "per edge; auto = argmax after hard training, else softmax")
     tau_start: float = Field(1.0, gt=0)
     tau_end: float = Field(0.5, gt=0)
     tau_anneal_rounds: int = Field(0, ge=0, description="0 keeps tau at tau_start")
@@ -66,12 +69,16 @@ class BayesConfig(Section):
     """Gaussian weights N(mu, sigma) and the KL terms of eq. 9."""
 
     deterministic: bool = False
-    sigma_param: Literal["softplus", "log"] = "softplus"
+    sigma_param: Literal["softplus", "log", "linear"] = Field(
+        "softplus", description="sigma = softplus(rho), exp(rho) or |rho|; only linear lets SGD move a small sigma")
     sigma_init: float = Field(1e-3, gt=0)
     prior_mu: float = 0.0
     prior_sigma: float = Field(0.1, gt=0)
     kl_weight_theta: float = Field(1e-6, ge=0, description="weight of KL(q(theta)||p(theta)); 0 disables")
     kl_weight_z: float = Field(1e-4, ge=0, description="weight of KL(q(z)||p(z; alpha)); 0 disables")
+    kl_prior: Literal["fixed", "meta"] = Field(
+        "fixed", description="KL(q(theta)) to the fixed N(prior_mu, prior_sigma^2), or to the meta-learned "
+        "Gaussian a task starts from (eq. 9/11: p(theta; mu, sigma) = W)")
 
 
 class SpaceConfig(Section):
@@ -154,6 +161,8 @@ class MetaConfig(Section):
     outer_adam_lr_weights: float = Field(1e-3, gt=0)
     outer_adam_lr_arch: float = Field(3e-3, gt=0)
     second_order: bool = False
+    eval_before_inner: bool = Field(True, description="measure each task's held-out accuracy at W too (the "
+                                    "adaptation gain in metrics.jsonl); costs one evaluation per task")
     grad_clip: float = Field(5.0, gt=0)
     checkpoint_every: int = Field(1, ge=1)
     keep_checkpoints: int = Field(3, ge=1)
@@ -198,6 +207,10 @@ class AdaptConfig(Section):
     tau: float | None = Field(None, gt=0, description="Gumbel temperature; None: the schedule's value at the "
                               "checkpoint's round (tau_start from scratch)")
     freeze_arch: bool = False
+    arch_mode: Literal["gumbel", "hard", "softmax"] | None = Field(
+        None, description="architecture sampling while adapting; None keeps the prior's space.arch.mode")
+    eval_mode: Literal["auto", "softmax", "argmax"] | None = Field(
+        None, description="evaluation of the adapted network; None keeps the prior's space.arch.eval_mode")
     max_train_images: int | None = Field(None, ge=1)
     val_fraction: float = Field(0.2, gt=0, lt=1)
     max_val_images: int | None = Field(None, ge=1, description="cap on the held-out part (evaluated every epoch)")

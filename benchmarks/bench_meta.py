@@ -11,6 +11,13 @@ Side by side in one run:
    including interpreter start, data loading and MLflow. Goal: <= 5 minutes on 2 cores.
 
     .venv/bin/python benchmarks/bench_meta.py [--rounds 3] [--threads 1] [--no-second-order] [--no-adapt]
+
+3. ``--prior-variants``: useful work per core-second of the meta-prior recipe, ``jobs/configs/prior.yaml``
+   on one core (``dist.workers=0``, 1 thread) against the same recipe with hard (straight-through)
+   sampling, fewer/smaller image sizes, and without the per-task evaluation before the inner loop:
+   tasks/s at equal inner steps, rounds after the first (which loads the data).
+
+    .venv/bin/python benchmarks/bench_meta.py --prior-variants [--rounds 3]
 """
 
 from __future__ import annotations
@@ -33,6 +40,16 @@ from base_dist.meta.loop import meta_train
 
 ROOT = Path(__file__).resolve().parents[1]
 DEMO = ROOT / "jobs" / "configs" / "demo.yaml"
+PRIOR = ROOT / "jobs" / "configs" / "prior.yaml"
+# (label, overrides on prior.yaml); the first is the reference of the ratios.
+PRIOR_VARIANTS = [
+    ("prior.yaml (gumbel, 16/28/56 px)", []),
+    ("hard sampling", ["space.arch.mode=hard"]),
+    ("16/28 px", ["data.sources=[{name: fashion-mnist, image_sizes: [16, 28]}]"]),
+    ("no evaluation before the inner loop", ["meta.eval_before_inner=false"]),
+    ("hard + 16/28 px", ["space.arch.mode=hard", "data.sources=[{name: fashion-mnist, image_sizes: [16, 28]}]"]),
+    ("hard + 16 px", ["space.arch.mode=hard", "data.sources=[{name: fashion-mnist, image_sizes: [16]}]"]),
+]
 
 
 def bench_meta_train(rounds: int, threads: int, run_dir: Path, second_order: bool) -> dict[str, float]:
@@ -47,6 +64,22 @@ def bench_meta_train(rounds: int, threads: int, run_dir: Path, second_order: boo
             "first_round_tasks_per_s": rates[0], "steady_tasks_per_s": statistics.mean(later),
             "steady_min": min(later), "steady_max": max(later), "total_s": total,
             "final_val_acc": res.history[-1]["val_acc"]}
+
+
+def bench_prior_variants(rounds: int, tmp: Path) -> list[dict[str, float]]:
+    """Steady tasks/s of each prior.yaml variant on one core, with ratios to the first."""
+    out = []
+    for i, (label, overrides) in enumerate(PRIOR_VARIANTS):
+        cfg = load_config(PRIOR, ["dist.workers=0", "device=cpu", "tracking.mlflow=false", f"meta.rounds={rounds}",
+                                  "dist.torch_threads=1", *overrides])
+        res = meta_train(cfg, tmp / f"prior-{i}", progress=False)
+        later = [h["tasks_per_s"] for h in res.history[1:]] or [res.history[0]["tasks_per_s"]]
+        out.append({"variant": label, "steady_tasks_per_s": statistics.mean(later), "min": min(later),
+                    "max": max(later)})
+        ratio = out[-1]["steady_tasks_per_s"] / out[0]["steady_tasks_per_s"]
+        print(f"{label}: {out[-1]['steady_tasks_per_s']:.3f} tasks/s per core (min {min(later):.3f}, max "
+              f"{max(later):.3f}) = {ratio:.2f}x", flush=True)
+    return out
 
 
 def bench_adapt(checkpoint_dir: Path, out: Path) -> dict[str, float]:
@@ -72,8 +105,13 @@ def main() -> None:
     ap.add_argument("--threads", type=int, nargs="+", default=[1])
     ap.add_argument("--no-second-order", action="store_true")
     ap.add_argument("--no-adapt", action="store_true")
+    ap.add_argument("--prior-variants", action="store_true", help="only the prior.yaml throughput variants")
     args = ap.parse_args()
     print(f"machine: {platform.processor() or platform.machine()}, {os.cpu_count()} CPUs, torch {torch.__version__}")
+    if args.prior_variants:
+        with tempfile.TemporaryDirectory(prefix="bench-prior-") as tmp:
+            print(json.dumps({"prior_variants": bench_prior_variants(args.rounds, Path(tmp))}))
+        return
     with tempfile.TemporaryDirectory(prefix="bench-meta-") as tmp:
         tmp = Path(tmp)
         results = []

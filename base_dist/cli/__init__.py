@@ -24,6 +24,7 @@ SUBCOMMANDS = {
     "meta-train": "meta_train",
     "adapt": "adapt",
     "derive": "derive",
+    "inspect": "inspect",
     "train": "train",
     "profile": "profile",
     "data": "data",

@@ -31,7 +31,7 @@ from typing import Any
 import torch
 from torch import Tensor
 
-from base_dist.config import ExperimentConfig, SpaceConfig
+from base_dist.config import AdaptConfig, ExperimentConfig, SpaceConfig
 from base_dist.data import load_dataset
 from base_dist.meta.engine import configure_process
 from base_dist.meta.heads import extend_space, transfer_state
@@ -86,6 +86,23 @@ def load_meta_state(checkpoint: str | Path) -> tuple[OrderedDict[str, Tensor], S
     return W, space, ckpt.round, ckpt.path
 
 
+def with_adapt_modes(space: SpaceConfig, a: AdaptConfig) -> SpaceConfig:
+    """``space`` with ``adapt.arch_mode`` / ``adapt.eval_mode`` applied where they are set.
+
+    Neither changes W's layout, so a prior meta-trained in ``hard`` mode adapts in ``gumbel`` mode.
+
+    Example:
+        >>> with_adapt_modes(SpaceConfig(), AdaptConfig(arch_mode="hard")).arch.mode
+        'hard'
+    """
+    out = space.model_copy(deep=True)
+    if a.arch_mode is not None:
+        out.arch.mode = a.arch_mode
+    if a.eval_mode is not None:
+        out.arch.eval_mode = a.eval_mode
+    return out
+
+
 def _split(n: int, val_fraction: float, seed: int, max_train: int | None,
            max_val: int | None = None) -> tuple[Tensor, Tensor]:
     perm = torch.randperm(n, generator=make_generator(seed, "adapt-split"))
@@ -132,9 +149,11 @@ def adapt(cfg: ExperimentConfig, checkpoint: str | Path | None = None, *, run_di
     n_classes = len(class_names)
 
     space, notes = extend_space(space_old, a.image_size, int(x.shape[1]), n_classes)
+    space = with_adapt_modes(space, a)
     model = create_metanet(space, seed=init_seed(cfg)).to(device)
     W0 = transfer_state(W_old, get_state(model), space_old, space)
     load_state(model, W0)
+    model.anchor_prior()  # the prior's Gaussian is the adaptation's prior (bayes.kl_prior: meta)
     for note in notes:
         log.info("adapt: %s", note)
     tau = a.tau if a.tau is not None else tau_at(space.arch, rounds)

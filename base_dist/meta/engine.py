@@ -124,7 +124,8 @@ def run_task(
     :mod:`base_dist.meta.second_order`). With ``inner_steps == 0`` the delta is exactly zero.
     Metrics: ``train_loss``, ``train_ce``, ``train_acc`` (mean over steps, sampled network),
     ``val_loss``, ``val_acc`` (task's val part, posterior mean, after adaptation), ``arch_entropy``,
-    ``kl``, ``tau``.
+    ``kl``, ``tau``; with ``meta.eval_before_inner`` also ``val_loss_before``/``val_acc_before`` (at W)
+    and ``adapt_gain`` (``val_acc - val_acc_before``).
 
     Example:
         >>> # res = run_task(model, W, task, cfg, round_idx=0, task_index=3, device="cpu")
@@ -138,8 +139,15 @@ def run_task(
     n_way = task_n_way(task)
     model.to(device)
     load_state(model, W)
+    anchor = getattr(model, "anchor_prior", None)
+    if anchor is not None:
+        anchor()  # W's Gaussian is this task's prior (bayes.kl_prior: meta)
     x_tr, y_tr = task.x_train.to(device), task.y_train.to(device)
     x_va, y_va = task.x_val.to(device), task.y_val.to(device)
+    before: dict[str, float] = {}
+    if meta.eval_before_inner:  # the adaptation gain: held-out accuracy at W, then after the inner loop
+        loss0, acc0 = evaluate(model, x_va, y_va, n_way, tau)
+        before = {"val_loss_before": loss0, "val_acc_before": acc0}
     if meta.second_order:
         from base_dist.meta.second_order import second_order_delta
 
@@ -158,7 +166,9 @@ def run_task(
     with torch.no_grad():
         kl = float(model.kl())
     metrics.update(val_loss=val_loss, val_acc=val_acc, arch_entropy=arch_entropy(model), kl=kl, tau=tau,
-                   image_size=float(getattr(task, "image_size", x_tr.shape[-1])), n_way=float(n_way))
+                   image_size=float(getattr(task, "image_size", x_tr.shape[-1])), n_way=float(n_way), **before)
+    if before:
+        metrics["adapt_gain"] = val_acc - before["val_acc_before"]
     return TaskResult(index=task_index, delta=delta, metrics=metrics)
 
 

@@ -33,6 +33,7 @@ from torch import Tensor, nn
 from base_dist.config import ExperimentConfig, config_from_dict, config_to_dict, flatten_config, save_config
 from base_dist.data import TaskDistribution
 from base_dist.errors import UserError
+from base_dist.meta.diagnostics import progress_extra, w_diagnostics
 from base_dist.meta.engine import (
     check_second_order,
     configure_process,
@@ -247,6 +248,7 @@ def meta_train(cfg: ExperimentConfig, run_dir: str | Path, resume: bool = False,
     signature = space_signature(cfg, W)
     store = CheckpointStore(run_dir / CHECKPOINT_SUBDIR, keep=cfg.meta.keep_checkpoints)
     outer_state = init_outer_state(W, cfg)
+    W_init = OrderedDict((k, v.clone()) for k, v in W.items())  # the seeded init: displacement is measured from it
     start = 0
     if resume:
         ckpt = _load_resume(run_dir, cfg, W, signature)
@@ -289,7 +291,9 @@ def meta_train(cfg: ExperimentConfig, run_dir: str | Path, resume: bool = False,
                    "rejected_deltas": float(summary.rejected), "skipped_tasks": float(summary.skipped),
                    "outer_lr": outer_lr_at(cfg.meta, r), "tau": tau_at(cfg.space.arch, r),
                    "mean_delta_norm": _norm(summary.mean_delta), "round_s": seconds, "tasks_s": t_tasks - t0,
-                   "driver_s": t_end - t_tasks + summary.extra.get("fold_s", 0.0), "tasks_per_s": cfg.meta.tasks_per_round / max(seconds, 1e-9)}
+                   "driver_s": t_end - t_tasks + summary.extra.get("fold_s", 0.0),
+                   "tasks_per_s": cfg.meta.tasks_per_round / max(seconds, 1e-9),
+                   **w_diagnostics(W, W_init, cfg.space.bayes.sigma_param)}
             stats = getattr(executor, "stats", None)
             stats = stats() if callable(stats) else stats
             if isinstance(stats, dict):  # e.g. the Ray executor's retries / worker restarts (cumulative)
@@ -306,7 +310,7 @@ def meta_train(cfg: ExperimentConfig, run_dir: str | Path, resume: bool = False,
             tracker.log_metrics({k: v for k, v in row.items() if k != "round" and math.isfinite(v)}, step=done)
             if reporter is not None:
                 reporter.update(done, tasks_per_s=row["tasks_per_s"], val_acc=row.get("val_acc"),
-                                extra={"train loss": row.get("train_loss", float("nan"))})
+                                extra=progress_extra(row))
             if on_round is not None:
                 on_round(done, row)
         if reporter is not None:

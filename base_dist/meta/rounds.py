@@ -22,6 +22,7 @@ from torch import Tensor, nn
 
 from base_dist.config import ExperimentConfig
 from base_dist.errors import UserError
+from base_dist.meta.diagnostics import CoherenceAccumulator, GroupLayout, flatten
 from base_dist.meta.engine import run_task, task_seed
 from base_dist.space.state import is_finite
 
@@ -112,9 +113,11 @@ def collect_round(executor: Executor, dist: Any, W: Mapping[str, Tensor], cfg: E
         raise UserError(f"round {round_idx}: every task gave a non-finite delta; lower meta.inner_lr_*")
     metrics = [accepted[i].metrics for i in sorted(accepted)]
     t0 = time.perf_counter()
-    mean = fold_mean(_drain(accepted))
+    coherence = CoherenceAccumulator(GroupLayout.of(W))
+    mean = fold_mean(_drain(accepted), on_delta=coherence.add)
+    fold_s = time.perf_counter() - t0
     return RoundSummary(mean_delta=mean, task_metrics=metrics, rejected=rejected, skipped=skipped,
-                        extra={"fold_s": time.perf_counter() - t0})
+                        extra={"fold_s": fold_s, **coherence.coherence(flatten(mean))})
 
 
 def _drain(accepted: dict[int, TaskOutcome]) -> Iterator[Callable[[], Mapping[str, Tensor]]]:
@@ -124,12 +127,13 @@ def _drain(accepted: dict[int, TaskOutcome]) -> Iterator[Callable[[], Mapping[st
         yield accepted.pop(index).fetch
 
 
-def fold_mean(deltas: Any) -> OrderedDict[str, Tensor]:
+def fold_mean(deltas: Any, on_delta: Callable[[Tensor], None] | None = None) -> OrderedDict[str, Tensor]:
     """Mean of an iterable of delta fetchers, summed in iteration order one at a time (fp32).
 
     Each delta is flattened into one vector first, so a fold is a single add however many
     tensors W has (~2,000 at the demo size); element by element the arithmetic is that of
-    :func:`base_dist.space.state.mean_states`, so the result is bitwise the same.
+    :func:`base_dist.space.state.mean_states`, so the result is bitwise the same. ``on_delta`` sees
+    each flat delta as it is folded (the coherence diagnostics).
 
     Example:
         >>> fold_mean(iter([lambda: {"w": torch.zeros(1)}, lambda: {"w": torch.ones(1)}]))["w"]
@@ -143,6 +147,8 @@ def fold_mean(deltas: Any) -> OrderedDict[str, Tensor]:
         flat = torch.cat([v.detach().reshape(-1).to("cpu", torch.float32) for v in delta.values()])
         if not bool(torch.isfinite(flat).all()):  # checked again here: the driver trusts no worker blindly
             raise RuntimeError("a delta reported finite arrived with NaN/inf")
+        if on_delta is not None:
+            on_delta(flat)
         if total is None:
             total, shapes = flat, [(k, v.shape) for k, v in delta.items()]
         else:

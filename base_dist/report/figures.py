@@ -101,3 +101,28 @@ def plot_bars(values: Mapping[str, Sequence[float]], path: str | Path, ylabel: s
     if title:
         ax.set_title(title)
     return _save(fig, path)
+
+
+def plot_series(series: Mapping[str, tuple[Sequence[float], Sequence[float]]], path: str | Path, xlabel: str,
+                ylabel: str, title: str | None = None, hlines: Mapping[str, float] | None = None) -> Path:
+    """One line per name from ``(xs, ys)``, plus labelled dashed reference lines (``hlines``).
+
+    Example:
+        >>> plot_series({"a": ([0, 1], [0.2, 0.4])}, "/tmp/base-dist-doctest-s.png", "round", "y",
+        ...             hlines={"noise": 0.5}).suffix
+        '.png'
+    """
+    plt = _plt()
+    fig, ax = plt.subplots(figsize=(6, 4))
+    for name, (xs, ys) in series.items():
+        ax.plot(list(xs), list(ys), label=name, linewidth=1.2)
+    for i, (name, y) in enumerate((hlines or {}).items()):
+        ax.axhline(y, linestyle="--", linewidth=1, color=f"C{len(series) + i}", label=name)
+    ax.set_xlabel(xlabel)
+    ax.set_ylabel(ylabel)
+    ax.grid(alpha=0.3)
+    if series or hlines:
+        ax.legend(fontsize=8)
+    if title:
+        ax.set_title(title)
+    return _save(fig, path)

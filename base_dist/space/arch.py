@@ -68,6 +68,33 @@ def sample_arch(phi: torch.Tensor, mode: str, *, tau: float = 1.0, gen: torch.Ge
     return ArchSample(hard - soft.detach() + soft, index.tolist())
 
 
+def argmax_arch(phi: torch.Tensor) -> ArchSample:
+    """The most probable op of every edge as a one-hot sample (the discrete network phi encodes).
+
+    Example:
+        >>> argmax_arch(torch.tensor([[0.0, 2.0], [1.0, 0.0]])).indices
+        [1, 0]
+    """
+    index = phi.detach().argmax(dim=-1)
+    return ArchSample(F.one_hot(index, phi.shape[-1]).to(phi.dtype), index.tolist())
+
+
+def eval_mode_of(cfg: ArchConfig) -> str:
+    """How the posterior mean is evaluated: ``softmax`` (mix every op) or ``argmax`` (one op per edge).
+
+    ``auto`` evaluates the network the way it was trained: ``argmax`` after ``hard`` training (each
+    step ran one op per edge, so the softmax mixture is a network that was never trained), else
+    ``softmax``.
+
+    Example:
+        >>> eval_mode_of(ArchConfig(mode="hard")), eval_mode_of(ArchConfig(mode="gumbel"))
+        ('argmax', 'softmax')
+    """
+    if cfg.eval_mode != "auto":
+        return cfg.eval_mode
+    return "argmax" if cfg.mode == "hard" else "softmax"
+
+
 def categorical_kl_uniform(phi: torch.Tensor) -> torch.Tensor:
     """``sum_edges KL(softmax(phi_e) || Uniform(ops))``: zero iff every edge is uniform.
 

@@ -1,7 +1,8 @@
 """Gaussian (Bayesian) weights: q(theta) = N(mu, sigma^2), sampled by reparameterisation (eq. 7-8).
 
-Each layer owns two parameters, ``mu`` and ``rho``; ``sigma = softplus(rho)`` or ``exp(rho)``
-(``bayes.sigma_param``). All layers of one network share one :class:`NoiseSource`, which the
+Each layer owns two parameters, ``mu`` and ``rho``; ``sigma = softplus(rho)``, ``exp(rho)`` or
+``|rho|`` (``bayes.sigma_param``). Only ``linear`` (``|rho|``) lets SGD move a small sigma: with
+softplus or exp, ``d sigma / d rho = sigma`` (about 1e-3), so rho's gradient is 1e-3 of mu's. All layers of one network share one :class:`NoiseSource`, which the
 network points at the generator of the current forward pass: with a generator every layer draws
 ``eps ~ N(0, 1)`` from it (``theta = mu + sigma * eps``); without one (or with
 ``bayes.deterministic``) layers use ``mu``, the posterior mean.
@@ -48,8 +49,12 @@ def randn_from(gen: torch.Generator, shape: torch.Size, like: torch.Tensor) -> t
 
 
 def sigma_from_rho(rho: torch.Tensor, sigma_param: str) -> torch.Tensor:
-    """``softplus(rho)`` or ``exp(rho)``."""
-    return F.softplus(rho) if sigma_param == "softplus" else torch.exp(rho)
+    """``softplus(rho)``, ``exp(rho)`` or ``|rho|`` (``linear``), floored at 1e-8 for ``linear``."""
+    if sigma_param == "softplus":
+        return F.softplus(rho)
+    if sigma_param == "log":
+        return torch.exp(rho)
+    return rho.abs().clamp_min(1e-8)
 
 
 def rho_from_sigma(sigma: float, sigma_param: str) -> float:
@@ -62,7 +67,9 @@ def rho_from_sigma(sigma: float, sigma_param: str) -> float:
     if sigma_param == "softplus":
         # log(exp(s) - 1), written to stay finite for small s.
         return sigma + math.log(-math.expm1(-sigma))
-    return math.log(sigma)
+    if sigma_param == "log":
+        return math.log(sigma)
+    return sigma
 
 
 class GaussianMixin:
@@ -98,7 +105,8 @@ class GaussianMixin:
         return gaussian_kl(self.mu, self.sigma, prior_mu, prior_sigma)
 
 
-def gaussian_kl(mu: torch.Tensor, sigma: torch.Tensor, prior_mu: float, prior_sigma: float) -> torch.Tensor:
+def gaussian_kl(mu: torch.Tensor, sigma: torch.Tensor, prior_mu: float | torch.Tensor,
+                prior_sigma: float | torch.Tensor) -> torch.Tensor:
     """Closed-form KL between diagonal Gaussians, summed; zero iff the two are equal.
 
     Example:

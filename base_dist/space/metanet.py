@@ -28,7 +28,7 @@ from torch import nn
 
 from base_dist.config import SpaceConfig
 from base_dist.errors import UserError
-from base_dist.space.arch import ArchSample, categorical_kl_uniform, sample_arch
+from base_dist.space.arch import ArchSample, argmax_arch, categorical_kl_uniform, eval_mode_of, sample_arch
 from base_dist.space.bayes import BayesConv2d, NoiseSource, gaussian_kl, gaussian_layers, sigma_from_rho
 from base_dist.space.cells import SearchCell, num_edges
 from base_dist.space.genotypes import Genotype, average_distributions, derive_genotype
@@ -129,6 +129,7 @@ class MetaNetwork(nn.Module):
             reduction_prev = reduction
         # Listed once (a plain tuple, not a registered container): kl() walks ~1000 modules otherwise.
         self._gaussian = tuple(gaussian_layers(self.cells))
+        self._prior: tuple[torch.Tensor, torch.Tensor] | None = None  # see anchor_prior
         self.pool = nn.AdaptiveAvgPool2d(1)
         self.classifiers = nn.ModuleDict({f"way{n}": nn.Linear(c_p, n) for n in cfg.n_ways})
 
@@ -151,6 +152,8 @@ class MetaNetwork(nn.Module):
     def sample_arch(self, gen: torch.Generator | None = None, tau: float = 1.0,
                     mode: str | None = None) -> tuple[ArchSample, ArchSample]:
         """Draw z for (normal, reduce) cells; the noise comes from ``gen`` (normal first)."""
+        if gen is None and eval_mode_of(self.cfg.arch) == "argmax":
+            return argmax_arch(self.arch.normal), argmax_arch(self.arch.reduce)
         mode = mode or self.cfg.arch.mode
         return (sample_arch(self.arch.normal, mode, tau=tau, gen=gen),
                 sample_arch(self.arch.reduce, mode, tau=tau, gen=gen))
@@ -160,7 +163,8 @@ class MetaNetwork(nn.Module):
         """Logits ``[batch, n_way]``.
 
         ``gen`` draws the Gumbel noise xi (first) and the weight noise eps (in layer order), so
-        ``(seed, step)`` reproduces the sample; ``gen=None`` uses the posterior mean and softmax(phi).
+        ``(seed, step)`` reproduces the sample; ``gen=None`` uses the posterior mean and softmax(phi),
+        or argmax(phi) per :func:`base_dist.space.arch.eval_mode_of`.
         ``mode`` overrides ``space.arch.mode`` for this call.
 
         Example:
@@ -185,15 +189,38 @@ class MetaNetwork(nn.Module):
         return classifier(torch.flatten(self.pool(s1), 1))
 
     # ------------------------------------------------------------------ KL, genotype, groups
-    def _kl_theta(self) -> torch.Tensor:
-        b = self.cfg.bayes
+    def _posterior_flat(self) -> tuple[torch.Tensor, torch.Tensor]:
+        """``(mu, sigma)`` of every Gaussian layer as two flat vectors (differentiable)."""
         layers = self._gaussian
-        if not layers:
-            return self.arch.normal.new_zeros(())
-        # One KL over the concatenation, not ~1000 small per-layer graphs: in hard mode those dominated the step.
         mu = torch.cat([m.mu.reshape(-1) for m in layers])
         rho = torch.cat([m.rho.reshape(-1) for m in layers])
-        return gaussian_kl(mu, sigma_from_rho(rho, b.sigma_param), b.prior_mu, b.prior_sigma)
+        return mu, sigma_from_rho(rho, self.cfg.bayes.sigma_param)
+
+    def anchor_prior(self) -> None:
+        """Take the current posterior as the prior p(theta; mu, sigma) of ``bayes.kl_prior: meta``.
+
+        Called where a task starts from W (eq. 9/11: the meta-learned Gaussian is the task's prior);
+        a no-op with ``kl_prior: fixed``. The anchor is detached: the first-order outer update of
+        Algorithm 1 does not differentiate through it.
+        """
+        if self.cfg.bayes.kl_prior != "meta" or not self._gaussian:
+            return
+        with torch.no_grad():
+            mu, sigma = self._posterior_flat()
+            self._prior = (mu.detach().clone(), sigma.detach().clone())
+
+    def _kl_theta(self) -> torch.Tensor:
+        b = self.cfg.bayes
+        if not self._gaussian:
+            return self.arch.normal.new_zeros(())
+        # One KL over the concatenation, not ~1000 small per-layer graphs: in hard mode those dominated the step.
+        mu, sigma = self._posterior_flat()
+        if b.kl_prior == "meta":
+            if self._prior is None:
+                self.anchor_prior()
+            prior_mu, prior_sigma = self._prior  # type: ignore[misc]
+            return gaussian_kl(mu, sigma, prior_mu, prior_sigma)
+        return gaussian_kl(mu, sigma, b.prior_mu, b.prior_sigma)
 
     def _kl_z(self) -> torch.Tensor:
         return categorical_kl_uniform(self.arch.normal) + categorical_kl_uniform(self.arch.reduce)

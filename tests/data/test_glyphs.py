@@ -1,0 +1,58 @@
+"""The offline many-class glyph source: classes are letters (no digits), splits by script are disjoint."""
+
+from __future__ import annotations
+
+import unicodedata
+
+import numpy as np
+import pytest
+
+from base_dist.data.glyphs import HOLDOUT_SCRIPTS, SPLITS, VAL_SCRIPTS, GlyphParams, build_glyphs, load_glyphs
+
+SMALL = GlyphParams(max_per_script=4, images_per_class=6, scripts=("latin", "greek", "cyrillic", "cherokee", "lao"))
+
+
+@pytest.fixture(scope="module")
+def small():
+    return build_glyphs(SMALL)
+
+
+def test_small_build_has_letters_only_and_varied_images(small):
+    assert small.images.shape == (len(small.class_names) * 6, 1, 28, 28) and small.images.dtype == np.uint8
+    for name in small.class_names:
+        char = chr(int(name.split("U+")[1], 16))
+        assert unicodedata.category(char).startswith("L")
+    first = small.images[:6, 0].astype(int)
+    assert all(np.abs(first[0] - first[j]).sum() > 0 for j in range(1, 6))  # fonts and distortions differ
+    assert all(img.max() > 100 for img in small.images[:, 0])  # no blank renders
+
+
+def test_build_is_deterministic(small):
+    again = build_glyphs(SMALL)
+    assert np.array_equal(again.images, small.images) and again.class_names == small.class_names
+
+
+def test_class_splits_are_disjoint_and_by_script(small):
+    parts = {s: set(small.class_split(s)) for s in SPLITS}
+    assert sum(len(p) for p in parts.values()) == len(small.class_names)
+    assert not (parts["meta-train"] & parts["holdout"]) and not (parts["val"] & parts["holdout"])
+    assert {small.scripts[c] for c in parts["holdout"]} <= set(HOLDOUT_SCRIPTS)
+    assert {small.scripts[c] for c in parts["val"]} <= set(VAL_SCRIPTS)
+
+
+def test_cache_round_trip(tmp_path):
+    built = load_glyphs(tmp_path, SMALL)
+    assert len(list(tmp_path.glob("glyphs-*.npz"))) == 1
+    cached = load_glyphs(tmp_path, SMALL)
+    assert np.array_equal(cached.images, built.images) and cached.scripts == built.scripts
+
+
+def test_registered_sources_cover_hundreds_of_classes():
+    from base_dist.data import create_source
+
+    full = create_source("glyphs")
+    assert full.num_classes >= 300 and min(np.bincount(full.labels.numpy())) >= 20
+    assert set(full.class_splits) == set(SPLITS)
+    holdout = create_source("glyphs-holdout")
+    assert holdout.num_classes == len(full.class_splits["holdout"])
+    assert holdout.split_sizes()["train"] == 15 * holdout.num_classes
