@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import os
 import time
+from pathlib import Path
 
 os.environ.setdefault("OMP_NUM_THREADS", "1")
 
@@ -35,14 +36,24 @@ def main() -> None:
     ap.add_argument("--datasets", default="digits", help="comma list: digits[,fashion-mnist]")
     ap.add_argument("--tau", type=float, default=None,
                     help="Gumbel temperature for every variant (default: the checkpoint's)")
+    ap.add_argument("--pretrained", default=None,
+                    help="add the plain-pretraining arm: a pretrain checkpoint, or 'auto' to pretrain here for "
+                         "the prior's budget (its rounds x tasks x inner steps SGD steps)")
+    ap.add_argument("--seed-offset", type=int, default=0, help="first seed (run seed ranges in parallel)")
     args = ap.parse_args()
     sets = [f"adapt.epochs={args.epochs}", *given_overrides(args, {
         "max_train_images": "adapt.max_train_images", "max_val_images": "adapt.max_val_images", "tau": "adapt.tau"})]
     cfg = experiment_config(args, sets)
     t0 = time.perf_counter()
     ckpt = ensure_meta_checkpoint(cfg, args.run_dir, args.checkpoint)
-    res = run_fast_adaptation(cfg, ckpt, seeds=list(range(args.seeds)), datasets=args.datasets.split(","),
-                              run_dir=args.run_dir)
+    pretrained = args.pretrained
+    if pretrained == "auto":
+        from base_dist.report.pretrain import budget_steps, pretrain, prior_space_config
+
+        pretrained = pretrain(prior_space_config(ckpt, cfg), budget_steps(ckpt), args.run_dir / "pretrain")
+    seeds = list(range(args.seed_offset, args.seed_offset + args.seeds))
+    res = run_fast_adaptation(cfg, ckpt, seeds=seeds, datasets=args.datasets.split(","), run_dir=args.run_dir,
+                              pretrained=None if pretrained is None else Path(pretrained))
     wall = time.perf_counter() - t0
     budget = (f"config `{args.config}`, checkpoint `{ckpt}`; {args.seeds} seeds; {args.epochs} adaptation epochs "
               f"at tau {res.tau:g}; "

@@ -25,12 +25,16 @@ from typing import Any
 from base_dist.config import ExperimentConfig
 from base_dist.report.common import with_seed
 from base_dist.report.figures import plot_curves
-from base_dist.report.tables import fmt_mean_std, markdown_table
+from base_dist.report.tables import fmt_mean_std, fmt_paired, markdown_table
 
 log = logging.getLogger(__name__)
 VARIANTS = ("co-adapted", "frozen-arch", "scratch")
+PRETRAINED = "pretrained"  # the plain-pretraining arm (report.pretrain), when a checkpoint is given
 # Full 10-way Fashion-MNIST is adapted at 28 px (its native size, a meta-training head).
-DATASET_SIZES = {"digits": None, "fashion-mnist": 28}
+DATASET_SIZES = {"digits": None, "fashion-mnist": 28, "glyphs-holdout": 16}
+# (row label, variant a, variant b) of the paired-difference table.
+CONTRASTS = (("prior - scratch", "co-adapted", "scratch"), ("prior - pretrained", "co-adapted", PRETRAINED),
+             ("co-adapted - frozen-arch", "co-adapted", "frozen-arch"))
 
 
 @dataclass
@@ -44,7 +48,8 @@ class FastAdaptationResult:
     tau: float = 1.0
 
 
-def adapt_variant(cfg: ExperimentConfig, checkpoint: Path, variant: str) -> tuple[list[float], float]:
+def adapt_variant(cfg: ExperimentConfig, checkpoint: Path, variant: str,
+                  pretrained: Path | None = None) -> tuple[list[float], float]:
     """Held-out accuracy per epoch (epoch 0 first) and seconds of one variant.
 
     Example:
@@ -54,7 +59,8 @@ def adapt_variant(cfg: ExperimentConfig, checkpoint: Path, variant: str) -> tupl
 
     c = cfg.model_copy(deep=True)
     c.adapt.freeze_arch = variant == "frozen-arch"
-    res = adapt(c, None if variant == "scratch" else checkpoint, progress=False)
+    start = {"scratch": None, PRETRAINED: pretrained}.get(variant, checkpoint)
+    res = adapt(c, start, progress=False)
     return [float(h["val_acc"]) for h in res.history], float(res.info["seconds"])
 
 
@@ -76,26 +82,30 @@ def pin_tau(cfg: ExperimentConfig, checkpoint: Path) -> ExperimentConfig:
 
 
 def run_fast_adaptation(cfg: ExperimentConfig, checkpoint: Path, *, seeds: list[int], datasets: list[str],
-                        run_dir: Path) -> FastAdaptationResult:
+                        run_dir: Path, pretrained: Path | None = None) -> FastAdaptationResult:
     """Run every (dataset, seed, variant); write ``fast_adaptation.json``, ``*.png`` and ``table.md``.
+
+    ``pretrained`` (a :func:`base_dist.report.pretrain.pretrain` checkpoint) adds the plain
+    pretraining arm.
 
     Example:
         >>> # run_fast_adaptation(cfg, ckpt, seeds=[0], datasets=["digits"], run_dir=Path("/tmp/fa"))
     """
     run_dir.mkdir(parents=True, exist_ok=True)
     cfg = pin_tau(cfg, checkpoint)
+    variants = (*VARIANTS, PRETRAINED) if pretrained is not None else VARIANTS
     curves: dict[str, dict[str, list[list[float]]]] = {}
     seconds: dict[str, dict[str, list[float]]] = {}
     for ds in datasets:
-        curves[ds] = {v: [] for v in VARIANTS}
-        seconds[ds] = {v: [] for v in VARIANTS}
+        curves[ds] = {v: [] for v in variants}
+        seconds[ds] = {v: [] for v in variants}
         for seed in seeds:
             c = with_seed(cfg, seed)
             c.adapt.dataset = ds
             if DATASET_SIZES.get(ds):
                 c.adapt.image_size = DATASET_SIZES[ds]
-            for v in VARIANTS:
-                accs, s = adapt_variant(c, checkpoint, v)
+            for v in variants:
+                accs, s = adapt_variant(c, checkpoint, v, pretrained)
                 curves[ds][v].append(accs)
                 seconds[ds][v].append(s)
                 log.info("fast adaptation %s seed %d %s: %s (%.0f s)", ds, seed, v,
@@ -129,5 +139,25 @@ def summarize_fast_adaptation(curves: dict[str, dict[str, list[list[float]]]],
     header = ["dataset", "variant", "seeds", *[f"epoch {e} (%)" for e in range(n_epochs)], "adapt s"]
     # Pad shorter curves (another dataset's epoch count) so every row has the header's width.
     table = markdown_table(header, [r[:-1] + [""] * (len(header) - len(r)) + [r[-1]] for r in rows])
+    table += "\n" + paired_table(curves)
     (run_dir / "table.md").write_text(table)
     return FastAdaptationResult(curves=curves, seconds=seconds, table=table, figures=figures)
+
+
+def paired_table(curves: dict[str, dict[str, list[list[float]]]], epoch: int = 1) -> str:
+    """Paired differences per seed after ``epoch`` epochs (points, mean and 95 % CI) for :data:`CONTRASTS`.
+
+    Example:
+        >>> c = {"d": {"co-adapted": [[0.1, 0.6], [0.1, 0.7]], "scratch": [[0.1, 0.5], [0.1, 0.55]]}}
+        >>> "| d | prior - scratch | 2 | +12.5" in paired_table(c)
+        True
+    """
+    rows = []
+    for ds, by_variant in curves.items():
+        for label, a, b in CONTRASTS:
+            if a in by_variant and b in by_variant and by_variant[a]:
+                e = min(epoch, len(by_variant[a][0]) - 1)
+                xa, xb = [r[e] for r in by_variant[a]], [r[e] for r in by_variant[b]]
+                rows.append([ds, label, len(xa), fmt_paired(xa, xb)])
+    return markdown_table(["dataset", f"paired difference after epoch {epoch}", "seeds",
+                           "points, mean [95 % CI]"], rows)

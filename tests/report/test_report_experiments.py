@@ -78,3 +78,25 @@ def test_update_section_replaces_in_place(tmp_path):
     update_section(p, "a", "three\n", "A")
     text = p.read_text()
     assert "one" not in text and text.index("three") < text.index("two") and text.startswith("# Results")
+
+
+def test_pretrain_arm_starts_from_the_scratch_W_and_adapts(tiny, tmp_path):
+    from base_dist.meta.loop import build_model
+    from base_dist.report.fast_adaptation import PRETRAINED, run_fast_adaptation
+    from base_dist.report.pretrain import budget_steps, pretrain, prior_space_config
+    from base_dist.track.checkpoint import load_checkpoint
+
+    cfg, ckpt = tiny
+    steps = budget_steps(ckpt)
+    assert steps == 1 * cfg.meta.tasks_per_round * cfg.meta.inner_steps
+    pcfg = prior_space_config(ckpt, cfg)
+    zero = load_checkpoint(pretrain(pcfg, 0, tmp_path / "p0")).tensors["W"]
+    scratch = build_model(pcfg).state_dict()
+    assert all(torch.equal(zero[k], scratch[k]) for k in scratch)  # same init as the scratch arm
+    assert any(k.startswith("classifiers.way") and k not in scratch for k in zero)  # + the pooled classifier
+    trained = load_checkpoint(pretrain(pcfg, steps, tmp_path / "p1")).tensors["W"]
+    assert any(not torch.equal(trained[k], zero[k]) for k in scratch)
+    res = run_fast_adaptation(cfg, ckpt, seeds=[0, 1], datasets=["digits"], run_dir=tmp_path / "fa",
+                              pretrained=tmp_path / "p1")
+    assert PRETRAINED in res.curves["digits"] and "prior - pretrained" in res.table
+    assert "prior - scratch | 2 |" in res.table

@@ -1,0 +1,132 @@
+"""The "plain pretraining" arm of Fig. 4: the same supernet trained supervised on the pooled classes.
+
+Does BASE's meta-learning beat ordinary pretraining? This trains the seeded initial supernet of a
+config (the scratch arm's W) on every meta-train class of its sources at once — one K-way classifier
+over the pooled classes, batches drawn like the inner loop's (source by weight, an image size of that
+source, ``meta.batch_size`` images), the inner optimizer with its learning rates, the eq.-11
+objective in the config's architecture mode — for a budget of SGD steps. Equal budget with a
+meta-prior means the prior's ``rounds x tasks_per_round x inner_steps`` steps (the same number of
+forward/backward passes; the meta-training also paid for its per-task evaluations). The result is
+a checkpoint ``adapt`` loads like a meta-prior.
+
+Example:
+    >>> # ckpt = pretrain(cfg, steps=budget_steps(prior_ckpt), run_dir=Path("runs/pretrain"))
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from pathlib import Path
+
+import torch
+
+from base_dist.config import ExperimentConfig
+from base_dist.data import TaskDistribution, create_source
+from base_dist.data.tasks import source_root
+from base_dist.meta.adapt import load_meta_state
+from base_dist.meta.heads import extend_space
+from base_dist.meta.inner import clip_groups, make_optimizers, objective
+from base_dist.meta.loop import init_seed, save_meta_checkpoint, space_signature
+from base_dist.space.metanet import create_metanet
+from base_dist.space.state import get_state
+from base_dist.track.checkpoint import CHECKPOINT_SUBDIR, CheckpointStore, load_checkpoint
+from base_dist.utils import make_generator, resolve_device
+
+log = logging.getLogger(__name__)
+
+
+def budget_steps(checkpoint: str | Path) -> int:
+    """The SGD steps a meta-prior's training took: rounds x tasks per round x inner steps.
+
+    Example:
+        >>> # budget_steps("runs/prior")  -> 100 * 4 * 10 = 4000
+    """
+    ckpt = load_checkpoint(checkpoint)
+    meta = (ckpt.meta.get("config") or {}).get("meta", {})
+    return int(ckpt.round) * int(meta.get("tasks_per_round", 1)) * int(meta.get("inner_steps", 1))
+
+
+class PooledBatches:
+    """Seeded batches over the pooled meta-train classes of ``cfg.data``; labels index the pool."""
+
+    def __init__(self, cfg: ExperimentConfig) -> None:
+        dist = TaskDistribution(cfg.data, split="meta-train")
+        self.cfg = cfg
+        self.sources = list(cfg.data.sources)
+        self.weights = torch.tensor([s.weight for s in self.sources], dtype=torch.float64)
+        self.pools, self.offsets, total = [], [], 0
+        for s in self.sources:
+            src = create_source(s.name, source_root(cfg.data, s))
+            per_class = src.by_class()
+            classes = dist.class_pool(s.name)
+            self.pools.append((src, [per_class[c] for c in classes]))
+            self.offsets.append(total)
+            total += len(classes)
+        self.n_classes = total
+
+    def batch(self, step: int) -> tuple[torch.Tensor, torch.Tensor]:
+        gen = make_generator(self.cfg.seed, "pretrain", step)
+        i = int(torch.multinomial(self.weights, 1, generator=gen)) if len(self.sources) > 1 else 0
+        spec = self.sources[i]
+        size = spec.image_sizes[int(torch.randint(len(spec.image_sizes), (1,), generator=gen))]
+        src, classes = self.pools[i]
+        picks = torch.randint(len(classes), (self.cfg.meta.batch_size,), generator=gen).tolist()
+        idx = torch.stack([classes[c][int(torch.randint(classes[c].numel(), (1,), generator=gen))] for c in picks])
+        return src.pixels(idx, size), torch.tensor(picks) + self.offsets[i]
+
+
+def pretrain(cfg: ExperimentConfig, steps: int, run_dir: Path) -> Path:
+    """Train the scratch supernet of ``cfg`` for ``steps`` SGD steps on the pooled classes; its checkpoint.
+
+    The K-way classifier is added as one more arity of ``space.n_ways``; every other parameter
+    starts from exactly the scratch arm's seeded W.
+    """
+    torch.set_num_threads(cfg.dist.torch_threads)
+    device = resolve_device(cfg.device)
+    data = PooledBatches(cfg)
+    channels = cfg.space.heads[0].in_channels
+    space, _ = extend_space(cfg.space, cfg.space.heads[0].image_size, channels, data.n_classes)
+    model = create_metanet(space, seed=init_seed(cfg)).to(device)
+    groups = make_optimizers(model, cfg.meta.inner_optimizer, cfg.meta.inner_lr_weights, cfg.meta.inner_lr_arch,
+                             cfg.meta.inner_momentum)
+    tau = cfg.space.arch.tau_start
+    t0 = time.perf_counter()
+    model.train()
+    for step in range(steps):
+        x, y = data.batch(step)
+        noise = make_generator(cfg.seed, "pretrain-noise", step, device=device)
+        loss, _, _ = objective(model, x.to(device), y.to(device), data.n_classes, noise, tau)
+        for opt, _ in groups:
+            opt.zero_grad(set_to_none=True)
+        loss.backward()
+        clip_groups(groups, cfg.meta.grad_clip)
+        for opt, _ in groups:
+            opt.step()
+        if step % 500 == 0:
+            log.info("pretrain step %d/%d | loss %.3f | %.0f s", step, steps, float(loss.detach()),
+                     time.perf_counter() - t0)
+    out_cfg = cfg.model_copy(deep=True)
+    out_cfg.space = space
+    W = get_state(model)
+    W = type(W)((k, v.to("cpu", torch.float32)) for k, v in W.items())
+    run_dir.mkdir(parents=True, exist_ok=True)
+    (run_dir / "pretrain.json").write_text(
+        f'{{"steps": {steps}, "classes": {data.n_classes}, "seconds": {time.perf_counter() - t0:.1f}}}\n')
+    store = CheckpointStore(run_dir / CHECKPOINT_SUBDIR, keep=1)
+    return save_meta_checkpoint(store, out_cfg, steps, W, {}, space_signature(out_cfg, W), kind="pretrain")
+
+
+def prior_space_config(checkpoint: str | Path, cfg: ExperimentConfig) -> ExperimentConfig:
+    """``cfg`` with the space and data of the meta-prior ``checkpoint`` (so both arms share a supernet)."""
+    _, space, _, _ = load_meta_state(checkpoint)
+    saved = load_checkpoint(checkpoint).meta.get("config") or {}
+    out = cfg.model_copy(deep=True)
+    out.space = space
+    from base_dist.config import DataConfig, MetaConfig
+
+    if "data" in saved:
+        out.data = DataConfig.model_validate(saved["data"])
+    if "meta" in saved:
+        out.meta = MetaConfig.model_validate(saved["meta"])
+    return out
