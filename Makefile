@@ -5,6 +5,7 @@ VENV := .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 FMNIST := /usr/share/datasets/fashion-mnist/train-images-idx3-ubyte.gz
+FONT_PKGS := fonts-dejavu-core fonts-dejavu-extra fonts-freefont-ttf fonts-liberation2
 export MLFLOW_DISABLE_TELEMETRY := true
 export RAY_USAGE_STATS_ENABLED := 0
 
@@ -25,15 +26,20 @@ $(STAMP): pyproject.toml
 	$(PY) -m pip install -q -e '.[dev,tune]'
 	touch $(STAMP)
 
-# Fashion-MNIST from Debian's package; digits ships with scikit-learn.
+# Fashion-MNIST and the glyph fonts from Debian's packages; digits ships with scikit-learn.
+# The glyph set (base_dist/data/glyphs.py) is rendered once into its cache (seconds).
 data:
-	@if [ -f "$(FMNIST)" ] || [ -n "$$BASE_DIST_DATA" ]; then \
-	  echo "data: fashion-mnist present"; \
+	@missing=""; \
+	if [ ! -f "$(FMNIST)" ] && [ -z "$$BASE_DIST_DATA" ]; then missing="dataset-fashion-mnist"; fi; \
+	for f in $(FONT_PKGS); do dpkg -s $$f >/dev/null 2>&1 || missing="$$missing $$f"; done; \
+	if [ -z "$$missing" ]; then \
+	  echo "data: fashion-mnist and glyph fonts present"; \
 	elif [ "$$(id -u)" = "0" ]; then \
-	  apt-get update -q && DEBIAN_FRONTEND=noninteractive apt-get install -y -q dataset-fashion-mnist; \
+	  apt-get update -q && DEBIAN_FRONTEND=noninteractive apt-get install -y -q $$missing; \
 	else \
-	  echo "data: Fashion-MNIST is missing; run: sudo apt-get install dataset-fashion-mnist"; exit 2; \
+	  echo "data: missing Debian packages; run: sudo apt-get install $$missing"; exit 2; \
 	fi
+	@$(PY) -c "from base_dist.data import create_source; print('data: glyphs', create_source('glyphs').num_classes, 'classes')"
 
 lint: install
 	$(VENV)/bin/ruff check base_dist tests benchmarks jobs
