@@ -76,11 +76,12 @@ class PooledBatches:
         return src.pixels(idx, size), torch.tensor(picks) + self.offsets[i]
 
 
-def pretrain(cfg: ExperimentConfig, steps: int, run_dir: Path) -> Path:
+def pretrain(cfg: ExperimentConfig, steps: int, run_dir: Path, save_every: int | None = None) -> Path:
     """Train the scratch supernet of ``cfg`` for ``steps`` SGD steps on the pooled classes; its checkpoint.
 
     The K-way classifier is added as one more arity of ``space.n_ways``; every other parameter
-    starts from exactly the scratch arm's seeded W.
+    starts from exactly the scratch arm's seeded W. ``save_every`` also keeps a checkpoint every
+    that many steps (``ckpt-<step>``), so one run serves priors of several lengths.
     """
     torch.set_num_threads(cfg.dist.torch_threads)
     device = resolve_device(cfg.device)
@@ -91,9 +92,20 @@ def pretrain(cfg: ExperimentConfig, steps: int, run_dir: Path) -> Path:
     groups = make_optimizers(model, cfg.meta.inner_optimizer, cfg.meta.inner_lr_weights, cfg.meta.inner_lr_arch,
                              cfg.meta.inner_momentum)
     tau = cfg.space.arch.tau_start
+    out_cfg = cfg.model_copy(deep=True)
+    out_cfg.space = space
+    run_dir.mkdir(parents=True, exist_ok=True)
+    store = CheckpointStore(run_dir / CHECKPOINT_SUBDIR, keep=steps // save_every + 1 if save_every else 1)
+
+    def save(done: int) -> Path:
+        W = type(get_state(model))((k, v.detach().to("cpu", torch.float32)) for k, v in model.named_parameters())
+        return save_meta_checkpoint(store, out_cfg, done, W, {}, space_signature(out_cfg, W), kind="pretrain")
+
     t0 = time.perf_counter()
     model.train()
     for step in range(steps):
+        if save_every and step and step % save_every == 0:
+            save(step)
         x, y = data.batch(step)
         noise = make_generator(cfg.seed, "pretrain-noise", step, device=device)
         loss, _, _ = objective(model, x.to(device), y.to(device), data.n_classes, noise, tau)
@@ -106,15 +118,9 @@ def pretrain(cfg: ExperimentConfig, steps: int, run_dir: Path) -> Path:
         if step % 500 == 0:
             log.info("pretrain step %d/%d | loss %.3f | %.0f s", step, steps, float(loss.detach()),
                      time.perf_counter() - t0)
-    out_cfg = cfg.model_copy(deep=True)
-    out_cfg.space = space
-    W = get_state(model)
-    W = type(W)((k, v.to("cpu", torch.float32)) for k, v in W.items())
-    run_dir.mkdir(parents=True, exist_ok=True)
     (run_dir / "pretrain.json").write_text(
         f'{{"steps": {steps}, "classes": {data.n_classes}, "seconds": {time.perf_counter() - t0:.1f}}}\n')
-    store = CheckpointStore(run_dir / CHECKPOINT_SUBDIR, keep=1)
-    return save_meta_checkpoint(store, out_cfg, steps, W, {}, space_signature(out_cfg, W), kind="pretrain")
+    return save(steps)
 
 
 def prior_space_config(checkpoint: str | Path, cfg: ExperimentConfig) -> ExperimentConfig:
