@@ -125,7 +125,8 @@ class SourceSpec(Section):
 
     name: str
     root: Path | None = Field(None, strict=False)  # YAML gives a str
-    image_sizes: list[ImageSize] = Field(default_factory=lambda: [28], min_length=1)
+    # The minimum is the data layer's (TaskDistribution names the source); the maximum bounds memory.
+    image_sizes: list[Annotated[int, Field(le=MAX_IMAGE_SIZE)]] = Field(default_factory=lambda: [28], min_length=1)
     weight: float = Field(1.0, gt=0)
 
 

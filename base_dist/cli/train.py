@@ -17,8 +17,9 @@ from base_dist.cli.common import config_options, echo_run_dir, flag_overrides, r
 
 def _genotype_key(value: str) -> str:
     """A genotype file becomes an absolute path, so ``config.yaml`` still finds it from another cwd."""
-    p = Path(value)
-    return str(p.resolve()) if p.is_file() else value
+    from base_dist.space.genotypes import is_genotype_file
+
+    return str(Path(value).resolve()) if is_genotype_file(value) else value
 
 
 @click.command(name="train")

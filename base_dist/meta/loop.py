@@ -251,7 +251,7 @@ def meta_train(cfg: ExperimentConfig, run_dir: str | Path, resume: bool = False,
         ckpt = _load_resume(run_dir, cfg, W, signature)
         W = OrderedDict((k, ckpt.tensors["W"][k].to(torch.float32)) for k in W)
         outer_state = dict(ckpt.tensors.get("outer", {}))
-        restore_rng_state(ckpt.tensors.get("rng", {}), ckpt.meta.get("rng", {}))
+        restore_rng_state(ckpt.tensors.get("rng", {}), ckpt.meta.get("rng") or {}, origin=str(ckpt.path))
         start = ckpt.round
         changed = config_changes(ckpt.meta.get("config") or {}, cfg)
         if changed:

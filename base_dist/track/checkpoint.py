@@ -39,10 +39,12 @@ from pathlib import Path
 from typing import Any
 
 import torch
+from pydantic import ValidationError
 from safetensors import SafetensorError
 from safetensors.torch import load as st_load
 from safetensors.torch import save_file as st_save_file
 
+from base_dist.config import SpaceConfig, format_validation_error
 from base_dist.errors import UserError
 
 log = logging.getLogger(__name__)
@@ -86,6 +88,26 @@ class Checkpoint:
         """The ``meta["signature"]`` the writer stored (the search-space signature), if any."""
         sig = self.meta.get("signature")
         return None if sig is None else str(sig)
+
+
+def space_of(ckpt: Checkpoint) -> SpaceConfig:
+    """The search space a meta-train or adapt checkpoint holds W for (its ``meta["config"]["space"]``).
+
+    Raises :class:`CheckpointCorrupt` naming the file when there is no W, no config or an invalid space.
+
+    Example:
+        >>> from base_dist.config import config_to_dict, load_config
+        >>> ck = Checkpoint(Path("c"), 1, {"W": {}}, {"config": config_to_dict(load_config(None))})
+        >>> space_of(ck).channels
+        8
+    """
+    cfg = ckpt.meta.get("config") or {}
+    if "space" not in cfg or not isinstance(ckpt.tensors.get("W"), dict):
+        raise CheckpointCorrupt(f"checkpoint {ckpt.path}: not a meta-train or adapt checkpoint (no W or no config)")
+    try:
+        return SpaceConfig.model_validate(cfg["space"])
+    except ValidationError as err:
+        raise CheckpointCorrupt(format_validation_error(err, f"checkpoint {ckpt.path}: config: space")) from err
 
 
 # ----------------------------------------------------------------------------- tensor trees
