@@ -11,13 +11,26 @@ Example:
 from __future__ import annotations
 
 import os
+import re
 from pathlib import Path
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from base_dist.errors import UserError
+
+# What a config, a genotype or a CLI flag may ask for: generous for real use, refused before
+# anything is allocated (an image size or a class count of 10**6 would ask for terabytes).
+MAX_IMAGE_SIZE = 1024
+MAX_CHANNELS = 1024
+MAX_LAYERS = 100
+MAX_NODES = 16
+MAX_CLASSES = 100_000
+MAX_ACTIVATION_BYTES = 4 * 2**30  # one float32 activation tensor (batch x channels x size x size)
+MAX_CONFIG_BYTES = 4 * 2**20  # a config / tune-space / genotype file is a few KB
+
+ImageSize = Annotated[int, Field(ge=4, le=MAX_IMAGE_SIZE)]
 
 DARTS_OPS = [
     "none",
@@ -32,16 +45,20 @@ DARTS_OPS = [
 
 
 class Section(BaseModel):
-    """Base of every config section: unknown keys are errors, assignments are validated."""
+    """Base of every config section: unknown keys are errors, assignments are validated.
 
-    model_config = ConfigDict(extra="forbid", validate_assignment=True)
+    Numbers are strict: ``true`` or ``2.0`` is not an int, a bool is not a float, and NaN/inf are
+    refused (YAML and ``--set`` already give native types, so nothing legitimate needs coercion).
+    """
+
+    model_config = ConfigDict(extra="forbid", validate_assignment=True, strict=True, allow_inf_nan=False)
 
 
 # ----------------------------------------------------------------------------- space
 class HeadConfig(Section):
     """A featurization head: one per (input image size, channels)."""
 
-    image_size: int = Field(ge=4, description="input height = width in pixels")
+    image_size: ImageSize = Field(description="input height = width in pixels")
     in_channels: int = Field(1, ge=1, le=4)
     stride: int = Field(1, description="total stride of the stem (1, 2, 4 or 8)")
 
@@ -85,10 +102,10 @@ class SpaceConfig(Section):
     """The search space and the meta-network built on it."""
 
     ops: list[str] = Field(default_factory=lambda: list(DARTS_OPS), min_length=1)
-    channels: int = Field(8, ge=1)
-    layers: int = Field(5, ge=1, description="number of cells L")
-    nodes: int = Field(4, ge=1, description="intermediate nodes K per cell")
-    stem_multiplier: int = Field(3, ge=1)
+    channels: int = Field(8, ge=1, le=MAX_CHANNELS)
+    layers: int = Field(5, ge=1, le=MAX_LAYERS, description="number of cells L")
+    nodes: int = Field(4, ge=1, le=MAX_NODES, description="intermediate nodes K per cell")
+    stem_multiplier: int = Field(3, ge=1, le=8)
     heads: list[HeadConfig] = Field(
         default_factory=lambda: [
             HeadConfig(image_size=16, stride=1),
@@ -97,7 +114,7 @@ class SpaceConfig(Section):
         ],
         min_length=1,
     )
-    n_ways: list[int] = Field(default_factory=lambda: [5, 10], min_length=1)
+    n_ways: list[Annotated[int, Field(le=MAX_CLASSES)]] = Field(default_factory=lambda: [5, 10], min_length=1)
     arch: ArchConfig = Field(default_factory=ArchConfig)
     bayes: BayesConfig = Field(default_factory=BayesConfig)
 
@@ -114,8 +131,9 @@ class SourceSpec(Section):
     """One data source of the task distribution and the image sizes its tasks use."""
 
     name: str
-    root: Path | None = None
-    image_sizes: list[int] = Field(default_factory=lambda: [28], min_length=1)
+    root: Path | None = Field(None, strict=False)  # YAML gives a str
+    # The minimum is the data layer's (TaskDistribution names the source); the maximum bounds memory.
+    image_sizes: list[Annotated[int, Field(le=MAX_IMAGE_SIZE)]] = Field(default_factory=lambda: [28], min_length=1)
     weight: float = Field(1.0, gt=0)
 
 
@@ -130,11 +148,11 @@ class AugmentConfig(Section):
 class DataConfig(Section):
     """The task distribution: N-way tasks over sources at several image sizes."""
 
-    root: Path | None = Field(None, description="data root; else $BASE_DIST_DATA, else the Debian path")
+    root: Path | None = Field(None, strict=False, description="data root; else $BASE_DIST_DATA, else the Debian path")
     sources: list[SourceSpec] = Field(
         default_factory=lambda: [SourceSpec(name="fashion-mnist", image_sizes=[16, 28, 56])], min_length=1
     )
-    n_way: int = Field(5, ge=2)
+    n_way: int = Field(5, ge=2, le=MAX_CLASSES)
     train_per_class: int = Field(20, ge=1)
     val_per_class: int = Field(10, ge=1)
     holdout_classes: int = Field(0, ge=0, description="classes per source kept out of meta-training")
@@ -147,7 +165,7 @@ class MetaConfig(Section):
     """BASE meta-training (Algorithm 1)."""
 
     rounds: int = Field(10, ge=1, description="outer iterations E")
-    tasks_per_round: int = Field(4, ge=1, description="C tasks per round")
+    tasks_per_round: int = Field(4, ge=1, le=100_000, description="C tasks per round")
     inner_steps: int = Field(5, ge=0, description="T SGD steps per task")
     batch_size: int = Field(32, ge=1)
     inner_optimizer: Literal["sgd", "adam"] = "sgd"
@@ -199,7 +217,7 @@ class AdaptConfig(Section):
     """Quick adaptation of the meta-network to a whole dataset."""
 
     dataset: str = "digits"
-    image_size: int = Field(16, ge=4)
+    image_size: ImageSize = 16
     epochs: int = Field(3, ge=1)
     batch_size: int = Field(64, ge=1)
     lr_weights: float = Field(0.05, gt=0)
@@ -223,10 +241,10 @@ class TrainConfig(Section):
 
     genotype: str = "darts_v2"
     dataset: str = "fashion-mnist"
-    image_size: int = Field(28, ge=4)
+    image_size: ImageSize = 28
     macro: Literal["cifar", "imagenet"] = "cifar"
-    channels: int = Field(16, ge=1)
-    layers: int = Field(8, ge=1)
+    channels: int = Field(16, ge=1, le=MAX_CHANNELS)
+    layers: int = Field(8, ge=1, le=MAX_LAYERS)
     epochs: int = Field(10, ge=1)
     batch_size: int = Field(96, ge=1)
     lr: float = Field(0.025, gt=0)
@@ -261,6 +279,13 @@ class ExperimentConfig(Section):
     def _consistent(self) -> ExperimentConfig:
         if self.data.n_way not in self.space.n_ways:
             raise ValueError(f"data.n_way={self.data.n_way} has no classifier: add it to space.n_ways")
+        sp = self.space
+        check_activation("meta.batch_size x space.channels", self.meta.batch_size, sp.channels * sp.stem_multiplier,
+                         max(h.image_size // h.stride for h in sp.heads))
+        check_activation("adapt.batch_size x space.channels", self.adapt.batch_size, sp.channels * sp.stem_multiplier,
+                         self.adapt.image_size)
+        check_activation("train.batch_size x train.channels", self.train.batch_size, 3 * self.train.channels,
+                         self.train.image_size)
         head_sizes = {h.image_size for h in self.space.heads}
         for src in self.data.sources:
             missing = sorted(set(src.image_sizes) - head_sizes)
@@ -269,13 +294,85 @@ class ExperimentConfig(Section):
         return self
 
 
+def check_activation(what: str, batch: int, channels: int, size: int) -> None:
+    """Refuse (ValueError) a shape whose one float32 activation exceeds :data:`MAX_ACTIVATION_BYTES`.
+
+    Example:
+        >>> check_activation("profile", 1, 3 * 36, 32)
+    """
+    need = 4 * batch * channels * size * size
+    if need > MAX_ACTIVATION_BYTES:
+        raise ValueError(f"{what}: batch {batch} x {channels} channels x {size}x{size} pixels asks for "
+                         f"{need / 2**30:.1f} GiB per activation (limit {MAX_ACTIVATION_BYTES // 2**30} GiB); "
+                         "use a smaller batch, channel count or image size")
+
+
 # ----------------------------------------------------------------------------- loading
+class _Loader(yaml.SafeLoader):
+    """``safe_load`` that also reads ``1e-3`` as a float (YAML 1.2; PyYAML's 1.1 wants ``1.0e-3``).
+
+    Numbers are strict in the tree, so a float written without a dot must not arrive as a string.
+    """
+
+
+_Loader.add_implicit_resolver(
+    "tag:yaml.org,2002:float",
+    re.compile(r"^[-+]?(?:[0-9][0-9_]*)(?:\.[0-9_]*)?[eE][-+]?[0-9]+$"),
+    list("-+0123456789"),
+)
+
+
+def _yaml(text: str) -> Any:
+    return yaml.load(text, Loader=_Loader)  # noqa: S506 - a SafeLoader subclass
+
+
 def _parse_value(text: str) -> Any:
     """A ``--set`` value is parsed as YAML (so ``3``, ``true``, ``[16, 28]`` work)."""
     try:
-        return yaml.safe_load(text)
+        return _yaml(text)
     except yaml.YAMLError:
         return text
+    except RecursionError as err:  # PyYAML composes recursively
+        raise UserError(f"--set value {text[:40]!r}...: nested too deeply") from err
+
+
+def read_text(path: str | os.PathLike, what: str) -> str:
+    """The UTF-8 text of a small input file (config, tune space, genotype); one-line UserError otherwise.
+
+    Example:
+        >>> read_text("/nonexistent.yaml", "config")
+        Traceback (most recent call last):
+        ...
+        base_dist.errors.UserError: /nonexistent.yaml: cannot read the config (FileNotFoundError: No such file or directory)
+    """
+    p = Path(path)
+    try:
+        with p.open("rb") as fh:
+            raw = fh.read(MAX_CONFIG_BYTES + 1)
+    except OSError as err:
+        raise UserError(f"{p}: cannot read the {what} ({type(err).__name__}: {err.strerror or err})") from err
+    if len(raw) > MAX_CONFIG_BYTES:
+        raise UserError(f"{p}: the {what} is larger than {MAX_CONFIG_BYTES // 2**20} MiB; is this the right file?")
+    try:
+        return raw.decode("utf-8")
+    except UnicodeDecodeError as err:
+        raise UserError(f"{p}: cannot read the {what} (not UTF-8 text at byte {err.start}; save it as UTF-8)") from err
+
+
+def read_yaml(path: str | os.PathLike, what: str) -> Any:
+    """Parse a YAML file with ``safe_load`` (no tags that build objects); one-line UserError otherwise.
+
+    Example:
+        >>> read_yaml("jobs/configs/tiny.yaml", "config")["name"]
+        'tiny'
+    """
+    text = read_text(path, what)
+    try:
+        return _yaml(text)
+    except yaml.YAMLError as err:
+        raise UserError(f"{path}: not valid YAML ({str(err).splitlines()[0]})") from err
+    except RecursionError as err:
+        raise UserError(f"{path}: the {what} is nested too deeply to be a {what}") from err
 
 
 def apply_overrides(data: dict[str, Any], overrides: list[str]) -> dict[str, Any]:
@@ -335,12 +432,7 @@ def load_config(path: str | os.PathLike | None, overrides: list[str] | None = No
         if not p.is_file():
             raise UserError(f"config file not found: {p}")
         origin = str(p)
-        try:
-            loaded = yaml.safe_load(p.read_text())
-        except (OSError, UnicodeDecodeError) as err:
-            raise UserError(f"{p}: cannot read the config ({type(err).__name__}: {err})") from err
-        except yaml.YAMLError as err:
-            raise UserError(f"{p}: not valid YAML ({str(err).splitlines()[0]})") from err
+        loaded = read_yaml(p, "config")
         if loaded is None:
             loaded = {}
         if not isinstance(loaded, dict):

@@ -31,7 +31,7 @@ def command(config_path: Path | None, overrides: tuple[str, ...], run_dir: Path 
             freeze_arch: bool) -> None:
     """Adapt the meta-network to DATASET; prints the genotype, writes genotype.json and metrics.json."""
     from base_dist.track.checkpoint import load_checkpoint
-    from base_dist.track.rundir import create_run_dir
+    from base_dist.track.rundir import open_run_dir
 
     if (checkpoint is None) == (not from_scratch):
         raise UserError("pass --checkpoint CKPT|RUN_DIR, or --from-scratch for the untrained baseline")
@@ -51,8 +51,8 @@ def command(config_path: Path | None, overrides: tuple[str, ...], run_dir: Path 
     setup_logging()
     from base_dist.meta.adapt import adapt
 
-    run_dir = create_run_dir("adapt", run_dir, cfg)
-    result = adapt(cfg, checkpoint, run_dir=run_dir)
+    with open_run_dir("adapt", run_dir, cfg) as run_dir:
+        result = adapt(cfg, checkpoint, run_dir=run_dir)
     for note in result.notes:
         click.echo(f"note: {note}")
     accs = " ".join(f"{100 * h['val_acc']:.1f}%" for h in result.history)

@@ -81,12 +81,12 @@ def describe_cmd(source: str, data_root: Path | None, download: bool, as_json: b
 def sample_cmd(config_path: Path | None, overrides: tuple[str, ...], run_dir: Path | None, seed: int, split: str) -> None:
     """Write a PNG grid of one sampled task (rows = classes) into the run directory."""
     from base_dist.data.preview import save_task_grid
-    from base_dist.track.rundir import create_run_dir
+    from base_dist.track.rundir import open_run_dir
 
     cfg = resolve_config(config_path, overrides)
     task = TaskDistribution(cfg.data, split=split).sample(seed)
-    out = create_run_dir("data-sample", run_dir, cfg)
-    png = save_task_grid(task, out / f"task-{split}-{seed}.png")
+    with open_run_dir("data-sample", run_dir, cfg) as out:
+        png = save_task_grid(task, out / f"task-{split}-{seed}.png")
     click.echo(f"task: {task.source}, {task.n_way}-way, {task.image_size}px, classes {', '.join(task.class_names)}")
     click.echo(f"grid: {png}")
     echo_run_dir(out)

@@ -23,14 +23,14 @@ def command(config_path: Path | None, overrides: tuple[str, ...], run_dir: Path 
     """Run the whole pipeline; print where the MLflow runs, the figures and the genotype are."""
     from base_dist.cli.meta_train import setup_logging
     from base_dist.report.demo import run_demo
-    from base_dist.track.rundir import create_run_dir
+    from base_dist.track.rundir import open_run_dir
 
     if config_path is None:
         config_path = CONFIGS / ("tiny.yaml" if quick else "demo.yaml")
     cfg = resolve_config(config_path, overrides)
     setup_logging()
-    run_dir = create_run_dir("demo", run_dir)
-    res = run_demo(cfg, run_dir)
+    with open_run_dir("demo", run_dir) as run_dir:
+        res = run_demo(cfg, run_dir)
     click.echo(f"demo finished in {res.seconds['total']:.0f} s "
                + " | ".join(f"{k} {v:.0f}s" for k, v in res.seconds.items() if k != "total"))
     click.echo(f"genotype: {res.genotype_path}")

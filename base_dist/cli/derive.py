@@ -29,7 +29,7 @@ def command(config_path: Path | None, overrides: tuple[str, ...], run_dir: Path 
     from base_dist.cli.meta_train import setup_logging
     from base_dist.errors import UserError
     from base_dist.report.derive import derive, load_posterior, write_derive_outputs
-    from base_dist.track.rundir import create_run_dir
+    from base_dist.track.rundir import open_run_dir
 
     if tasks is not None and tasks < 1:
         raise UserError(f"--tasks {tasks}: must be >= 1")
@@ -48,9 +48,9 @@ def command(config_path: Path | None, overrides: tuple[str, ...], run_dir: Path 
     else:
         cfg = None
     setup_logging()
-    run_dir = create_run_dir("derive", run_dir, cfg)
-    result = derive(cfg, post.path, dataset=dataset, tasks=tasks, samples=samples)
-    paths = write_derive_outputs(result, run_dir, title=f"derived ({result.info.get('recipe', '')})")
+    with open_run_dir("derive", run_dir, cfg) as run_dir:
+        result = derive(cfg, post.path, dataset=dataset, tasks=tasks, samples=samples)
+        paths = write_derive_outputs(result, run_dir, title=f"derived ({result.info.get('recipe', '')})")
     click.echo(f"recipe: {result.info.get('recipe')}")
     click.echo(f"genotype: {result.genotype}")
     click.echo(f"genotype file: {paths['genotype']}")

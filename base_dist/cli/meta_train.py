@@ -25,12 +25,15 @@ def setup_logging() -> None:
     logging.getLogger("base_dist").setLevel(logging.INFO)
 
 
-def _run_distributed(cfg: ExperimentConfig, run_dir: Path | None, resume: bool) -> Any:
-    """``dist.workers >= 1``: the Ray driver (imported lazily so in-process runs never import Ray)."""
-    from base_dist.dist.driver import run_distributed
-    from base_dist.track.rundir import create_run_dir
+def _run(cfg: ExperimentConfig, run_dir: Path, resume: bool) -> Any:
+    """In process, or the Ray driver for ``dist.workers >= 1`` (imported lazily so in-process runs never import Ray)."""
+    if cfg.dist.workers >= 1:
+        from base_dist.dist.driver import run_distributed
 
-    return run_distributed(cfg, create_run_dir("meta-train", run_dir, cfg), resume=resume)
+        return run_distributed(cfg, run_dir, resume=resume)
+    from base_dist.meta.loop import meta_train
+
+    return meta_train(cfg, run_dir, resume=resume)
 
 
 @click.command(name="meta-train")
@@ -41,21 +44,15 @@ def _run_distributed(cfg: ExperimentConfig, run_dir: Path | None, resume: bool) 
 def command(config_path: Path | None, overrides: tuple[str, ...], run_dir: Path | None,
             resume_dir: Path | None) -> None:
     """Meta-train the BASE meta-network: rounds of C tasks, T inner steps each, outer update, checkpoints."""
-    from base_dist.track.rundir import check_run_dir, create_run_dir
+    from base_dist.track.rundir import check_run_dir, open_run_dir
 
     resume, run_dir, config_path = resume_settings(resume_dir, run_dir, config_path, "meta-train")
     cfg = resolve_config(config_path, overrides)
-    if run_dir is not None:
-        check_run_dir(run_dir, resume)  # before config.yaml of another run is rewritten
     setup_logging()
-    if cfg.dist.workers >= 1:
-        result = _run_distributed(cfg, run_dir, resume)
-    else:
-        from base_dist.meta.loop import meta_train
-
-        run_dir = create_run_dir("meta-train", run_dir, cfg)
-        result = meta_train(cfg, run_dir, resume=resume)
-    run_dir = Path(getattr(result, "run_dir", None) or run_dir or ".")
+    # No cfg: meta_train writes config.yaml only once the directory (and a resumed checkpoint) is accepted.
+    with open_run_dir("meta-train", run_dir) as run_dir:
+        check_run_dir(run_dir, resume)  # before Ray starts
+        result = _run(cfg, run_dir, resume)
     history = getattr(result, "history", None) or []
     if history:
         last = history[-1]

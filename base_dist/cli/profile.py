@@ -13,6 +13,8 @@ from pathlib import Path
 import click
 
 from base_dist.cli.common import resolve_config
+from base_dist.config import MAX_CHANNELS, MAX_CLASSES, MAX_IMAGE_SIZE, MAX_LAYERS, check_activation
+from base_dist.errors import UserError
 
 
 @click.command(name="profile")
@@ -20,12 +22,12 @@ from base_dist.cli.common import resolve_config
               "or a genotype file (JSON or DARTS Genotype(...) text); default: train.genotype")
 @click.option("--dataset", default=None, help="sets classes, input channels, native image size and macro "
               "(cifar10, imagenet, fashion-mnist, ...); default: train.dataset")
-@click.option("--channels", type=click.IntRange(min=2), default=None, help="initial channels C; default: train.channels")
-@click.option("--layers", type=click.IntRange(min=1), default=None, help="cells L; default: train.layers")
-@click.option("--image-size", type=click.IntRange(min=4), default=None, help="input size; default: the dataset's")
+@click.option("--channels", type=click.IntRange(2, MAX_CHANNELS), default=None, help="initial channels C; default: train.channels")
+@click.option("--layers", type=click.IntRange(1, MAX_LAYERS), default=None, help="cells L; default: train.layers")
+@click.option("--image-size", type=click.IntRange(4, MAX_IMAGE_SIZE), default=None, help="input size; default: the dataset's")
 @click.option("--macro", type=click.Choice(["cifar", "imagenet"]), default=None,
               help="macro structure; default: imagenet for --dataset imagenet, else train.macro")
-@click.option("--classes", type=click.IntRange(min=2), default=None, help="classifier outputs; default: the dataset's")
+@click.option("--classes", type=click.IntRange(2, MAX_CLASSES), default=None, help="classifier outputs; default: the dataset's")
 @click.option("--json", "as_json", is_flag=True, help="print one JSON object instead of text")
 @click.option("--config", "config_path", type=click.Path(path_type=Path), default=None,
               help="YAML config whose train section supplies the defaults")
@@ -50,6 +52,10 @@ def command(genotype: str | None, dataset: str | None, channels: int | None, lay
     channels = channels or train.channels
     layers = layers or train.layers
     num_classes = classes or shape.num_classes
+    try:  # the stem's output (3C channels at full size) is the largest activation of one image
+        check_activation("profile", 1, 3 * channels, size)
+    except ValueError as err:
+        raise UserError(str(err)) from err
     prof = profile_genotype(name, channels=channels, layers=layers, dataset=dataset, num_classes=num_classes,
                             image_size=size, macro=macro)
     record = {"genotype": name, "dataset": dataset, "macro": macro, "channels": channels, "layers": layers,

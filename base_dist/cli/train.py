@@ -17,8 +17,9 @@ from base_dist.cli.common import config_options, echo_run_dir, flag_overrides, r
 
 def _genotype_key(value: str) -> str:
     """A genotype file becomes an absolute path, so ``config.yaml`` still finds it from another cwd."""
-    p = Path(value)
-    return str(p.resolve()) if p.is_file() else value
+    from base_dist.space.genotypes import is_genotype_file
+
+    return str(Path(value).resolve()) if is_genotype_file(value) else value
 
 
 @click.command(name="train")
@@ -38,8 +39,8 @@ def command(config_path: Path | None, overrides: tuple[str, ...], run_dir: Path 
     """Train a genotype's full network; report test accuracy, parameters, MACs and wall time."""
     from base_dist.cli.meta_train import setup_logging
     from base_dist.space.genotypes import get_genotype
-    from base_dist.track.rundir import create_run_dir
-    from base_dist.train.run import check_dataset, check_run_dir, train
+    from base_dist.track.rundir import check_run_dir, open_run_dir
+    from base_dist.train.run import check_dataset, train
 
     resume, run_dir, config_path = resume_settings(resume_dir, run_dir, config_path, "train")
     extra = flag_overrides({"train.genotype": None if genotype is None else _genotype_key(genotype),
@@ -48,10 +49,10 @@ def command(config_path: Path | None, overrides: tuple[str, ...], run_dir: Path 
     # Bad names fail here, before a run directory is created.
     get_genotype(cfg.train.genotype)
     check_dataset(cfg.train.dataset)
-    if run_dir is not None:
-        check_run_dir(run_dir, resume)  # before config.yaml is rewritten
     setup_logging()
-    run_dir = create_run_dir("train", run_dir, cfg)
-    result = train(cfg, run_dir, resume=resume)
+    # No cfg: train writes config.yaml once the directory (and a resumed checkpoint) is accepted.
+    with open_run_dir("train", run_dir) as run_dir:
+        check_run_dir(run_dir, resume)
+        result = train(cfg, run_dir, resume=resume)
     click.echo(result.results_line())
     echo_run_dir(run_dir)

@@ -26,7 +26,7 @@ def command(config_path: Path | None, overrides: tuple[str, ...], run_dir: Path 
     trial under the search's run.
     """
     from base_dist.cli.meta_train import setup_logging
-    from base_dist.track.rundir import create_run_dir
+    from base_dist.track.rundir import open_run_dir
     from base_dist.tune.params import prepare_base
     from base_dist.tune.spec import load_tune_spec
 
@@ -35,8 +35,8 @@ def command(config_path: Path | None, overrides: tuple[str, ...], run_dir: Path 
     setup_logging()
     from base_dist.tune.search import run_search
 
-    run_dir = create_run_dir("tune", run_dir, cfg)
-    result = run_search(cfg, spec, run_dir, spec_origin=str(space_path), echo=click.echo)
+    with open_run_dir("tune", run_dir, cfg) as run_dir:
+        result = run_search(cfg, spec, run_dir, spec_origin=str(space_path), echo=click.echo)
     click.echo(result.table)
     click.echo(f"best: trial {result.best_trial_id} {spec.metric}={result.best_metric:.4f} "
                f"params {result.best_params}")

@@ -14,6 +14,7 @@ Example:
 from __future__ import annotations
 
 import gzip
+import io
 import struct
 import zlib
 from pathlib import Path
@@ -23,6 +24,16 @@ import numpy as np
 from base_dist.errors import UserError
 
 _TYPES = {0x08: np.dtype(np.uint8)}  # the only type (Fashion-)MNIST uses
+MAX_IDX_BYTES = 2 * 2**30  # Fashion-MNIST's largest file is 47 MB; a gzip bomb stops here
+
+
+def _gunzip(raw: bytes, p: Path) -> bytes:
+    """Decompress at most :data:`MAX_IDX_BYTES` (never the whole of a bomb)."""
+    with gzip.GzipFile(fileobj=io.BytesIO(raw)) as fh:
+        out = fh.read(MAX_IDX_BYTES + 1)
+    if len(out) > MAX_IDX_BYTES:
+        raise UserError(f"{p}: decompresses to more than {MAX_IDX_BYTES // 2**30} GiB; not an IDX dataset file")
+    return out
 
 
 def read_idx(path: str | Path, ndim: int | None = None) -> np.ndarray:
@@ -38,7 +49,7 @@ def read_idx(path: str | Path, ndim: int | None = None) -> np.ndarray:
     try:
         raw = p.read_bytes()
         if raw[:2] == b"\x1f\x8b":  # gzip magic: decompress whatever the suffix says
-            raw = gzip.decompress(raw)
+            raw = _gunzip(raw, p)
     except (OSError, EOFError, zlib.error) as exc:
         kind = "corrupt or truncated gzip" if not isinstance(exc, FileNotFoundError) else "cannot read"
         raise UserError(f"{p}: {kind} ({type(exc).__name__})") from exc

@@ -8,6 +8,7 @@ Example:
 
 from __future__ import annotations
 
+import warnings
 from pathlib import Path
 
 import numpy as np
@@ -18,6 +19,8 @@ from base_dist.errors import UserError
 
 # Smallest image size a task may ask for: the smallest head in config.HeadConfig (image_size ge=4).
 MIN_IMAGE_SIZE = 4
+# Largest image file decoded (a 64-megapixel photo); PIL's own limit only warns below 179M pixels.
+MAX_IMAGE_PIXELS = 8192 * 8192
 
 
 def resize(x: torch.Tensor, size: int) -> torch.Tensor:
@@ -89,10 +92,18 @@ def decode_image_file(path: Path, size: int, channels: int = 3) -> torch.Tensor:
     from PIL import Image, UnidentifiedImageError  # lazy: in-memory sources never need PIL
 
     try:
-        with Image.open(path) as img:
-            img = img.convert("L" if channels == 1 else "RGB")
-            arr = np.asarray(img, dtype=np.uint8)
-    except (OSError, UnidentifiedImageError, ValueError, SyntaxError) as exc:
+        with warnings.catch_warnings():
+            # PIL only warns between its two bomb limits; here every oversized image is an error.
+            warnings.simplefilter("error", Image.DecompressionBombWarning)
+            with Image.open(path) as img:
+                if img.width * img.height > MAX_IMAGE_PIXELS:  # checked before any pixel is decoded
+                    raise UserError(f"{path}: {img.width}x{img.height} pixels is more than an image may have "
+                                    f"({MAX_IMAGE_PIXELS // 10**6}M pixels; a decompression bomb?)")
+                img = img.convert("L" if channels == 1 else "RGB")
+                arr = np.asarray(img, dtype=np.uint8)
+    except (Image.DecompressionBombError, Image.DecompressionBombWarning) as exc:
+        raise UserError(f"{path}: refused a decompression bomb ({exc})") from exc
+    except (OSError, UnidentifiedImageError, ValueError, SyntaxError, MemoryError, EOFError) as exc:
         raise UserError(f"{path}: cannot read image ({type(exc).__name__})") from exc
     t = torch.from_numpy(arr.copy())
     t = t.unsqueeze(0) if t.ndim == 2 else t.permute(2, 0, 1)

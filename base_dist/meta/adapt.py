@@ -41,7 +41,7 @@ from base_dist.meta.schedules import tau_at
 from base_dist.space.genotypes import Genotype, genotype_to_dict
 from base_dist.space.metanet import create_metanet
 from base_dist.space.state import get_state, load_state
-from base_dist.track.checkpoint import CHECKPOINT_SUBDIR, CheckpointStore, load_checkpoint
+from base_dist.track.checkpoint import CHECKPOINT_SUBDIR, CheckpointStore, load_checkpoint, space_of
 from base_dist.track.mlflow_logger import NullTracker, start_tracker
 from base_dist.track.progress import format_duration
 from base_dist.utils import make_generator, resolve_device
@@ -76,12 +76,7 @@ def load_meta_state(checkpoint: str | Path) -> tuple[OrderedDict[str, Tensor], S
         >>> # W, space, rounds, path = load_meta_state("runs/meta-train-20250101-120000")
     """
     ckpt = load_checkpoint(checkpoint)
-    cfg_dict = ckpt.meta.get("config") or {}
-    from base_dist.track.checkpoint import CheckpointCorrupt
-
-    if "space" not in cfg_dict or "W" not in ckpt.tensors:
-        raise CheckpointCorrupt(f"checkpoint {ckpt.path}: not a meta-train checkpoint (no W or no config)")
-    space = SpaceConfig.model_validate(cfg_dict["space"])
+    space = space_of(ckpt)
     W = OrderedDict((k, v.to(torch.float32)) for k, v in ckpt.tensors["W"].items())
     return W, space, ckpt.round, ckpt.path
 

@@ -30,7 +30,7 @@ from typing import Any
 import torch
 from torch import Tensor, nn
 
-from base_dist.config import ExperimentConfig, config_from_dict, config_to_dict, flatten_config, save_config
+from base_dist.config import ExperimentConfig, config_from_dict, config_to_dict, flatten_config
 from base_dist.data import TaskDistribution
 from base_dist.errors import UserError
 from base_dist.meta.diagnostics import progress_extra, w_diagnostics
@@ -49,7 +49,7 @@ from base_dist.track.checkpoint import CHECKPOINT_SUBDIR, Checkpoint, Checkpoint
 from base_dist.track.mlflow_logger import NullTracker, start_tracker
 from base_dist.track.progress import ProgressReporter
 from base_dist.track.rngstate import capture_rng_state, restore_rng_state
-from base_dist.track.rundir import check_run_dir
+from base_dist.track.rundir import check_run_dir, write_config
 from base_dist.utils import derive_seed, resolve_device
 
 log = logging.getLogger(__name__)
@@ -240,7 +240,6 @@ def meta_train(cfg: ExperimentConfig, run_dir: str | Path, resume: bool = False,
     run_dir = Path(run_dir).absolute()
     check_run_dir(run_dir, resume)
     run_dir.mkdir(parents=True, exist_ok=True)
-    save_config(cfg, run_dir / "config.yaml")  # the config this (possibly resumed) run really uses
     device = resolve_device(cfg.device)
     model = build_model(cfg, device)
     W = get_state(model)
@@ -254,12 +253,14 @@ def meta_train(cfg: ExperimentConfig, run_dir: str | Path, resume: bool = False,
         ckpt = _load_resume(run_dir, cfg, W, signature)
         W = OrderedDict((k, ckpt.tensors["W"][k].to(torch.float32)) for k in W)
         outer_state = dict(ckpt.tensors.get("outer", {}))
-        restore_rng_state(ckpt.tensors.get("rng", {}), ckpt.meta.get("rng", {}))
+        restore_rng_state(ckpt.tensors.get("rng", {}), ckpt.meta.get("rng") or {}, origin=str(ckpt.path))
         start = ckpt.round
         changed = config_changes(ckpt.meta.get("config") or {}, cfg)
         if changed:
             log.warning("resuming with settings that differ from the checkpoint's (the rest of the run will "
                         "not match an uninterrupted one): %s", ", ".join(changed))
+    # Only now: a refused resume must leave the run's config.yaml as it was.
+    write_config(cfg, run_dir)  # the config this (possibly resumed) run really uses
     metrics_path = run_dir / METRICS_FILE
     _rewrite_metrics(metrics_path, start)
     end = cfg.meta.rounds if stop_after is None else min(cfg.meta.rounds, stop_after)

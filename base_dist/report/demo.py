@@ -97,7 +97,7 @@ def run_demo(cfg: ExperimentConfig, run_dir: str | Path) -> DemoResult:
         >>> # 'summary.md'
     """
     from base_dist.meta.adapt import adapt
-    from base_dist.track.rundir import create_run_dir
+    from base_dist.track.rundir import open_run_dir
     from base_dist.train.run import train
 
     t_all = time.perf_counter()
@@ -110,12 +110,14 @@ def run_demo(cfg: ExperimentConfig, run_dir: str | Path) -> DemoResult:
     log.info("demo 1/5: meta-train (%d rounds x %d tasks, %d Ray workers)", cfg.meta.rounds,
              cfg.meta.tasks_per_round, cfg.dist.workers)
     t0 = time.perf_counter()
-    mt = _meta_train(cfg, create_run_dir("meta-train", dirs["1-meta-train"], cfg))
+    with open_run_dir("meta-train", dirs["1-meta-train"], cfg) as d:
+        mt = _meta_train(cfg, d)
     secs["meta-train"] = time.perf_counter() - t0
 
     log.info("demo 2/5: adapt to %s (%d epochs)", cfg.adapt.dataset, cfg.adapt.epochs)
     t0 = time.perf_counter()
-    ad = adapt(cfg, mt.checkpoint, run_dir=create_run_dir("adapt", dirs["2-adapt"], cfg))
+    with open_run_dir("adapt", dirs["2-adapt"], cfg) as d:
+        ad = adapt(cfg, mt.checkpoint, run_dir=d)
     secs["adapt"] = time.perf_counter() - t0
 
     log.info("demo 3/5: derive")
@@ -132,7 +134,8 @@ def run_demo(cfg: ExperimentConfig, run_dir: str | Path) -> DemoResult:
     t0 = time.perf_counter()
     tcfg = cfg.model_copy(deep=True)
     tcfg.train.genotype = str(paths["genotype"])
-    tr = train(tcfg, create_run_dir("train", dirs["4-train"], tcfg))
+    with open_run_dir("train", dirs["4-train"], tcfg) as d:
+        tr = train(tcfg, d)
     secs["train"] = time.perf_counter() - t0
 
     log.info("demo 5/5: report")

@@ -36,7 +36,7 @@ from base_dist.meta.schedules import tau_at
 from base_dist.space.genotypes import Genotype, average_distributions, derive_genotype, genotype_to_dict
 from base_dist.space.metanet import create_metanet
 from base_dist.space.state import get_state
-from base_dist.track.checkpoint import load_checkpoint
+from base_dist.track.checkpoint import load_checkpoint, space_of
 from base_dist.utils import make_generator
 
 log = logging.getLogger(__name__)
@@ -80,13 +80,11 @@ def load_posterior(checkpoint: str | Path) -> Posterior:
     if not p.exists():
         raise UserError(f"{p}: no such file or directory (pass an adapt or meta-train run directory or checkpoint)")
     ckpt = load_checkpoint(p)
-    cfg = ckpt.meta.get("config") or {}
-    if "space" not in cfg or "W" not in ckpt.tensors:
-        raise UserError(f"{ckpt.path}: not a meta-train or adapt checkpoint (no W or no config)")
+    space, cfg = space_of(ckpt), ckpt.meta["config"]
     W = OrderedDict((k, v.to(torch.float32)) for k, v in ckpt.tensors["W"].items())
     if "arch.normal" not in W or "arch.reduce" not in W:
         raise UserError(f"{ckpt.path}: the checkpoint holds no architecture logits (arch.normal/arch.reduce)")
-    return Posterior(W=W, space=SpaceConfig.model_validate(cfg["space"]), config=dict(cfg),
+    return Posterior(W=W, space=space, config=dict(cfg),
                      rounds=int(ckpt.meta.get("rounds_done", ckpt.round)), kind=str(ckpt.meta.get("kind", "meta-train")),
                      path=Path(ckpt.path))
 

@@ -22,6 +22,7 @@ from typing import Any, NamedTuple
 
 import torch
 
+from base_dist.config import MAX_NODES, read_text
 from base_dist.errors import UserError
 
 Pair = tuple[str, int]
@@ -51,10 +52,12 @@ def validate_genotype(g: Genotype, ops: Sequence[str] | None = None, origin: str
         pairs = getattr(g, field)
         if not isinstance(pairs, (list, tuple)) or not pairs or len(pairs) % 2:
             raise UserError(f"{origin}: {field} must be a non-empty list of (op, input) pairs, two per node")
+        if len(pairs) > 2 * MAX_NODES:
+            raise UserError(f"{origin}: {field} has {len(pairs) // 2} nodes; at most {MAX_NODES} are supported")
         clean: list[Pair] = []
         for n, pair in enumerate(pairs):
             if (not isinstance(pair, (list, tuple)) or len(pair) != 2 or not isinstance(pair[0], str)
-                    or not isinstance(pair[1], int) or isinstance(pair[1], bool)):
+                    or not _is_int(pair[1])):
                 raise UserError(f"{origin}: {field}[{n}] must be an (op name, input index) pair, got {pair!r}")
             node = n // 2
             if not 0 <= pair[1] < node + 2:
@@ -66,17 +69,19 @@ def validate_genotype(g: Genotype, ops: Sequence[str] | None = None, origin: str
     concats = []
     for field, pairs in (("normal_concat", out[0]), ("reduce_concat", out[1])):
         concat = getattr(g, field)
-        try:
-            concat = [int(c) for c in concat]
-        except (TypeError, ValueError) as err:
-            raise UserError(f"{origin}: {field} must be a list of state indices") from err
+        if not isinstance(concat, (list, tuple, range)) or not all(_is_int(c) for c in concat):
+            raise UserError(f"{origin}: {field} must be a list of state indices (ints)")
         limit = len(pairs) // 2 + 2
-        if not concat or any(not 0 <= c < limit for c in concat):
+        if not concat or len(concat) > limit or any(not 0 <= c < limit for c in concat):
             raise UserError(f"{origin}: {field} {concat} must name states in 0..{limit - 1}")
         concats.append(concat)
     if len(out[0]) != len(out[1]):
         raise UserError(f"{origin}: normal and reduce cells must have the same number of nodes")
     return Genotype(out[0], concats[0], out[1], concats[1])
+
+
+def _is_int(v: Any) -> bool:
+    return isinstance(v, int) and not isinstance(v, bool)
 
 
 # ----------------------------------------------------------------------------- derivation
@@ -133,7 +138,7 @@ def genotype_to_dict(g: Genotype) -> dict[str, Any]:
     """Plain JSON-safe dict: ``{"normal": [["sep_conv_3x3", 0], ...], "normal_concat": [2, ...], ...}``."""
     return {
         "normal": [[op, i] for op, i in g.normal],
-        "normal_concat": [int(c) for c in g.normal_concat],
+        "normal_concat": [int(c) for c in g.normal_concat],  # validated genotypes hold ints only
         "reduce": [[op, i] for op, i in g.reduce],
         "reduce_concat": [int(c) for c in g.reduce_concat],
     }
@@ -162,6 +167,8 @@ def genotype_from_json(text: str, origin: str = "genotype") -> Genotype:
         data = json.loads(text)
     except json.JSONDecodeError as err:
         raise UserError(f"{origin}: not valid JSON ({err.msg} at line {err.lineno})") from err
+    except RecursionError as err:
+        raise UserError(f"{origin}: nested too deeply to be a genotype") from err
     return genotype_from_dict(data, origin)
 
 
@@ -173,12 +180,15 @@ def _literal(node: ast.expr, origin: str) -> Any:
                 and 1 <= len(node.args) <= 3):
             raise UserError(f"{origin}: only literals and range(...) are allowed in a genotype")
         args = [_literal(a, origin) for a in node.args]
-        if not all(isinstance(a, int) for a in args):
-            raise UserError(f"{origin}: range(...) takes integer literals")
-        return list(range(*args))
+        if not all(_is_int(a) for a in args) or (len(args) == 3 and args[2] == 0):
+            raise UserError(f"{origin}: range(...) takes integer literals (and a non-zero step)")
+        states = range(*args)
+        if len(states) > MAX_NODES + 2:  # checked before the list is built: range(10**12) would not fit
+            raise UserError(f"{origin}: range(...) names {len(states)} states; a cell has at most {MAX_NODES + 2}")
+        return list(states)
     try:
         return ast.literal_eval(node)
-    except (ValueError, TypeError, SyntaxError) as err:
+    except (ValueError, TypeError, SyntaxError, MemoryError, RecursionError) as err:
         raise UserError(f"{origin}: only literals and range(...) are allowed in a genotype") from err
 
 
@@ -197,6 +207,8 @@ def parse_darts_genotype(text: str, origin: str = "genotype") -> Genotype:
         tree = ast.parse(text.strip(), mode="eval")
     except SyntaxError as err:
         raise UserError(f"{origin}: not a Genotype(...) expression ({err.msg})") from err
+    except (ValueError, MemoryError, RecursionError) as err:  # NUL bytes, absurd nesting
+        raise UserError(f"{origin}: not a Genotype(...) expression ({type(err).__name__})") from err
     call = tree.body
     func = call.func if isinstance(call, ast.Call) else None
     name = func.id if isinstance(func, ast.Name) else func.attr if isinstance(func, ast.Attribute) else None
@@ -260,13 +272,23 @@ def register_genotype(name: str, genotype: Genotype) -> Genotype:
 def load_genotype_file(path: str | Path) -> Genotype:
     """Read a genotype file: JSON (ours) or DARTS's ``Genotype(...)`` literal."""
     p = Path(path)
-    try:
-        text = p.read_text()
-    except OSError as err:
-        raise UserError(f"genotype file {p}: {err.strerror}") from err
+    text = read_text(p, "genotype file")
     if text.lstrip().startswith("{"):
         return genotype_from_json(text, origin=str(p))
     return parse_darts_genotype(text, origin=str(p))
+
+
+def is_genotype_file(key: str) -> bool:
+    """Whether ``key`` names an existing file (a name too long for the OS is simply not one).
+
+    Example:
+        >>> is_genotype_file("darts_v2"), is_genotype_file("x" * 5000)
+        (False, False)
+    """
+    try:
+        return Path(key).is_file()
+    except OSError:
+        return False
 
 
 def get_genotype(name_or_path: str | Path) -> Genotype:
@@ -280,6 +302,6 @@ def get_genotype(name_or_path: str | Path) -> Genotype:
     if key in GENOTYPES:
         g = GENOTYPES[key]
         return Genotype(list(g.normal), list(g.normal_concat), list(g.reduce), list(g.reduce_concat))
-    if Path(key).is_file():
+    if is_genotype_file(key):
         return load_genotype_file(key)
-    raise UserError(f"unknown genotype {key!r}: not a file, and not one of {', '.join(sorted(GENOTYPES))}")
+    raise UserError(f"unknown genotype {key[:80]!r}: not a file, and not one of {', '.join(sorted(GENOTYPES))}")

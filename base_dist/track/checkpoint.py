@@ -33,16 +33,18 @@ import logging
 import os
 import re
 import secrets
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import torch
+from pydantic import ValidationError
 from safetensors import SafetensorError
 from safetensors.torch import load as st_load
 from safetensors.torch import save_file as st_save_file
 
+from base_dist.config import SpaceConfig, format_validation_error
 from base_dist.errors import UserError
 
 log = logging.getLogger(__name__)
@@ -64,6 +66,10 @@ class CheckpointCorrupt(CheckpointError):
     """Truncated, damaged, or not a base-dist checkpoint at all (e.g. a pickle)."""
 
 
+class CheckpointNonFinite(CheckpointCorrupt):
+    """A sound file whose tensors hold NaN or inf: nothing can continue from it, so it falls back too."""
+
+
 class CheckpointMismatch(CheckpointError):
     """A sound checkpoint of something else: another search space, another set of W names."""
 
@@ -82,6 +88,26 @@ class Checkpoint:
         """The ``meta["signature"]`` the writer stored (the search-space signature), if any."""
         sig = self.meta.get("signature")
         return None if sig is None else str(sig)
+
+
+def space_of(ckpt: Checkpoint) -> SpaceConfig:
+    """The search space a meta-train or adapt checkpoint holds W for (its ``meta["config"]["space"]``).
+
+    Raises :class:`CheckpointCorrupt` naming the file when there is no W, no config or an invalid space.
+
+    Example:
+        >>> from base_dist.config import config_to_dict, load_config
+        >>> ck = Checkpoint(Path("c"), 1, {"W": {}}, {"config": config_to_dict(load_config(None))})
+        >>> space_of(ck).channels
+        8
+    """
+    cfg = ckpt.meta.get("config") or {}
+    if "space" not in cfg or not isinstance(ckpt.tensors.get("W"), dict):
+        raise CheckpointCorrupt(f"checkpoint {ckpt.path}: not a meta-train or adapt checkpoint (no W or no config)")
+    try:
+        return SpaceConfig.model_validate(cfg["space"])
+    except ValidationError as err:
+        raise CheckpointCorrupt(format_validation_error(err, f"checkpoint {ckpt.path}: config: space")) from err
 
 
 # ----------------------------------------------------------------------------- tensor trees
@@ -108,20 +134,29 @@ def flatten_tensors(tree: TensorTree, prefix: str = "") -> dict[str, torch.Tenso
     return out
 
 
-def unflatten_tensors(flat: Mapping[str, torch.Tensor]) -> dict[str, Any]:
-    """Inverse of :func:`flatten_tensors`.
+def unflatten_tensors(flat: Mapping[str, torch.Tensor], empty_groups: Sequence[str] = ()) -> dict[str, Any]:
+    """Inverse of :func:`flatten_tensors` (``empty_groups`` are re-created as ``{}``).
+
+    Raises ValueError when a name is empty or a group and a tensor share a name (a damaged file).
 
     Example:
         >>> unflatten_tensors({"W/a": torch.zeros(1)})["W"]["a"]
         tensor([0.])
     """
     out: dict[str, Any] = {}
-    for name, tensor in flat.items():
-        *groups, leaf = name.split("/")
+    leaves = [(name.split("/"), tensor) for name, tensor in flat.items()]
+    leaves += [(group.split("/") + [None], None) for group in empty_groups]
+    for parts, tensor in leaves:
+        *groups, leaf = parts
         node = out
         for g in groups:
-            node = node.setdefault(g, {})
-        node[leaf] = tensor
+            node = node.setdefault(g, {}) if g else None
+            if not isinstance(node, dict):
+                raise ValueError(f"{'/'.join(p for p in parts if p)!r}: a group named like a tensor or an empty name")
+        if leaf is not None:
+            if not leaf or leaf in node:
+                raise ValueError(f"{'/'.join(p for p in parts if p)!r}: an empty or repeated name")
+            node[leaf] = tensor
     return out
 
 
@@ -202,15 +237,60 @@ def _read_header(path: Path, data: bytes) -> dict[str, Any]:
     try:
         header = json.loads(data[8:8 + n])
         record = json.loads(header["__metadata__"][_HEADER_KEY])
-    except (ValueError, KeyError, TypeError) as err:
+    except (ValueError, KeyError, TypeError, RecursionError) as err:  # RecursionError: absurdly nested JSON
         raise CheckpointCorrupt(f"checkpoint {path}: no base-dist header ({type(err).__name__}); "
                                 "not written by base-dist or damaged") from err
-    if not isinstance(record, dict) or "schema" not in record:
-        raise CheckpointCorrupt(f"checkpoint {path}: malformed base-dist header")
+    problem = _record_problem(record)
+    if problem:
+        raise CheckpointCorrupt(f"checkpoint {path}: malformed base-dist header ({problem})")
     if record["schema"] > SCHEMA_VERSION:
         raise CheckpointMismatch(f"checkpoint {path}: schema {record['schema']} is newer than this "
                                  f"base-dist understands ({SCHEMA_VERSION}); upgrade base-dist")
     return record
+
+
+def _is_int(v: Any) -> bool:
+    return isinstance(v, int) and not isinstance(v, bool)
+
+
+def _is_str_list(v: Any) -> bool:
+    return isinstance(v, list) and all(isinstance(x, str) for x in v)
+
+
+# The record's own fields (what :meth:`CheckpointStore.save` writes), each with its check; the
+# meta dict's ``config`` and ``rng``, which loaders read back, must at least be mappings.
+_RECORD_FIELDS = {
+    "schema": (True, lambda v: _is_int(v) and v >= 1, "a positive int"),
+    "round": (True, lambda v: _is_int(v) and v >= 0, "an int >= 0"),
+    "digest": (True, lambda v: isinstance(v, str), "a str"),
+    "keys": (False, _is_str_list, "a list of str"),
+    "empty_groups": (False, _is_str_list, "a list of str"),
+    "meta": (False, lambda v: isinstance(v, dict) and all(isinstance(v.get(k, {}), dict | None) for k in ("config", "rng")),
+             "a mapping whose config and rng are mappings"),
+}
+
+
+def _record_problem(record: Any) -> str | None:
+    """What is wrong with the header record's types, or None: a hostile header must fall back, not crash."""
+    if not isinstance(record, dict):
+        return f"a {type(record).__name__}, not a mapping"
+    for name, (required, ok, want) in _RECORD_FIELDS.items():
+        if name not in record:
+            if required:
+                return f"no {name!r}"
+        elif not ok(record[name]):
+            return f"{name!r} must be {want}"
+    return None
+
+
+def _check_finite(path: Path, flat: Mapping[str, torch.Tensor]) -> None:
+    """Raise CheckpointNonFinite naming the first tensor holding NaN or inf (a valid digest says nothing of that)."""
+    for name, t in flat.items():
+        if (t.is_floating_point() or t.is_complex()) and t.numel():
+            bad = int((~torch.isfinite(t if t.is_complex() else t.float())).sum())
+            if bad:
+                raise CheckpointNonFinite(f"checkpoint {path}: tensor {name} holds NaN or inf ({bad} of {t.numel()} "
+                                          "values); the run diverged or the file was altered")
 
 
 def _check_expected(path: Path, ckpt: Checkpoint, flat: Mapping[str, torch.Tensor],
@@ -267,20 +347,20 @@ def load_checkpoint(path: str | Path, expect_signature: str | None = None,
     record = _read_header(path, data)
     try:
         raw = st_load(data)
-    except SafetensorError as err:
-        raise CheckpointCorrupt(f"checkpoint {path}: truncated or damaged ({err})") from err
+    except (SafetensorError, ValueError, TypeError, RuntimeError, OverflowError) as err:
+        raise CheckpointCorrupt(f"checkpoint {path}: truncated or damaged ({str(err)[:200]})") from err
     keys = record.get("keys", list(raw))
-    if set(keys) != set(raw):
+    if len(keys) != len(raw) or set(keys) != set(raw):
         raise CheckpointCorrupt(f"checkpoint {path}: tensor list does not match its header")
     flat = {k: raw[k] for k in keys}  # back to the writer's order (safetensors sorts on disk)
-    if record.get("digest") != _digest(flat):
+    if record["digest"] != _digest(flat):
         raise CheckpointCorrupt(f"checkpoint {path}: tensor bytes do not match the stored digest (damaged)")
-    tensors = unflatten_tensors(flat)
-    for group in record.get("empty_groups", []):
-        node = tensors
-        for part in group.split("/"):
-            node = node.setdefault(part, {})
-    ckpt = Checkpoint(path=path, round=int(record["round"]), tensors=tensors, meta=record.get("meta", {}))
+    _check_finite(path, flat)
+    try:
+        tensors = unflatten_tensors(flat, record.get("empty_groups", []))
+    except ValueError as err:
+        raise CheckpointCorrupt(f"checkpoint {path}: malformed tensor names ({err})") from err
+    ckpt = Checkpoint(path=path, round=record["round"], tensors=tensors, meta=record.get("meta", {}))
     _check_expected(path, ckpt, flat, expect_signature, expect_tensors)
     return ckpt
 

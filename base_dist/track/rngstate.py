@@ -21,6 +21,8 @@ from typing import Any
 import numpy as np
 import torch
 
+from base_dist.errors import UserError
+
 
 def capture_rng_state() -> tuple[dict[str, torch.Tensor], dict[str, Any]]:
     """Return ``(tensors, meta)``: torch states as uint8 tensors, numpy/python states as JSON.
@@ -47,14 +49,23 @@ def capture_rng_state() -> tuple[dict[str, torch.Tensor], dict[str, Any]]:
     return tensors, meta
 
 
-def restore_rng_state(tensors: Mapping[str, torch.Tensor], meta: Mapping[str, Any]) -> None:
+def restore_rng_state(tensors: Mapping[str, torch.Tensor], meta: Mapping[str, Any], origin: str = "checkpoint") -> None:
     """Restore what :func:`capture_rng_state` returned (after a checkpoint round trip too).
 
-    CUDA states are restored for the devices present; missing entries are left alone.
+    CUDA states are restored for the devices present; missing entries are left alone. A state of
+    the wrong shape or type (a damaged or hand-edited ``origin``) is a one-line :class:`UserError`.
 
     Example:
         >>> restore_rng_state(*capture_rng_state())
     """
+    try:
+        _restore(tensors, meta)
+    except (TypeError, ValueError, KeyError, IndexError, OverflowError, RuntimeError) as err:
+        raise UserError(f"{origin}: malformed RNG state ({type(err).__name__}: {str(err)[:120]}); "
+                        "resume from another checkpoint or start a new run") from err
+
+
+def _restore(tensors: Mapping[str, torch.Tensor], meta: Mapping[str, Any]) -> None:
     if "torch_cpu" in tensors:
         torch.set_rng_state(tensors["torch_cpu"].to(torch.uint8).cpu())
     if torch.cuda.is_available():

@@ -1,34 +1,120 @@
-"""Run directories: ``runs/<command>-<timestamp>`` unless the user names one."""
+"""Run directories: ``runs/<command>-<timestamp>`` unless the user names one; one writer each.
+
+Every command that writes a run directory opens it with :func:`open_run_dir`, which holds an
+exclusive OS lock (``flock``) on ``RUN_DIR/.lock`` until the command ends. The kernel drops the lock
+when its holder exits, however it ends (SIGKILL included), so a crashed run never leaves it stuck;
+a second process gets one line naming the holder and exit code 2. On NFS, Linux maps ``flock`` to
+POSIX byte-range locks, which the NFS lock manager shares between nodes.
+"""
 
 from __future__ import annotations
 
+import errno
+import fcntl
+import os
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 from base_dist.config import ExperimentConfig, save_config
+from base_dist.errors import UserError
+
+LOCK_FILE = ".lock"
 
 
-def create_run_dir(command: str, run_dir: str | Path | None = None, cfg: ExperimentConfig | None = None) -> Path:
-    """Create (or reuse) the run directory and dump the resolved config as ``config.yaml``.
+class RunDirBusy(UserError):
+    """Another process holds the run directory's lock."""
+
+
+def _new_path(command: str, run_dir: str | Path | None) -> Path:
+    """The named directory, or a fresh ``runs/<command>-<timestamp>[-i]``."""
+    if run_dir is not None:
+        return Path(run_dir).resolve()
+    stamp = time.strftime("%Y%m%d-%H%M%S")
+    base = Path("runs") / f"{command}-{stamp}"
+    path, i = base, 1
+    while path.exists():
+        path, i = base.with_name(f"{base.name}-{i}"), i + 1
+    return path.resolve()
+
+
+def _make_dir(path: Path) -> None:
+    """``mkdir -p`` with one line for the ways a user's path can be unusable."""
+    try:
+        path.mkdir(parents=True, exist_ok=True)
+    except FileExistsError as err:
+        raise UserError(f"run directory {path}: a file is in the way (not a directory); pick another --run-dir") from err
+    except NotADirectoryError as err:
+        raise UserError(f"run directory {path}: a parent is a file, not a directory; pick another --run-dir") from err
+    except OSError as err:
+        raise UserError(f"run directory {path}: cannot create it ({err.strerror or err}); "
+                        "pick another --run-dir") from err
+
+
+@contextmanager
+def lock_run_dir(path: str | Path, command: str) -> Iterator[Path]:
+    """Hold the exclusive lock of the existing directory ``path`` for the ``with`` block.
+
+    Raises :class:`RunDirBusy` when another process holds it, :class:`UserError` when the directory
+    is not writable. The lock file stays (removing it would let two processes lock two inodes).
 
     Example:
-        >>> d = create_run_dir("demo", "/tmp/base-dist-doctest-run")
-        >>> d.name
+        >>> import tempfile
+        >>> with lock_run_dir(tempfile.mkdtemp(), "demo") as d:
+        ...     (d / ".lock").is_file()
+        True
+    """
+    path = Path(path)
+    lock = path / LOCK_FILE
+    try:
+        fd = os.open(lock, os.O_RDWR | os.O_CREAT, 0o644)
+    except OSError as err:
+        raise UserError(f"run directory {path}: not writable ({err.strerror or err}); "
+                        "pick another --run-dir or fix its permissions") from err
+    try:
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except OSError as err:
+            if err.errno not in (errno.EWOULDBLOCK, errno.EAGAIN, errno.EACCES):
+                raise UserError(f"run directory {path}: cannot lock {lock} ({err.strerror or err})") from err
+            holder = os.pread(fd, 200, 0).decode(errors="replace").strip() or "another process"
+            raise RunDirBusy(f"run directory {path} is in use by {holder}; wait for it to end or pick another "
+                             "--run-dir (one writer per run directory)") from err
+        os.ftruncate(fd, 0)
+        os.pwrite(fd, f"pid {os.getpid()} ({command})".encode(), 0)
+        yield path
+    finally:
+        os.close(fd)  # closing the descriptor releases the lock
+
+
+@contextmanager
+def open_run_dir(command: str, run_dir: str | Path | None = None,
+                 cfg: ExperimentConfig | None = None) -> Iterator[Path]:
+    """Create (or reuse) the run directory, lock it for this process and, given ``cfg``, write ``config.yaml``.
+
+    Commands whose refusal depends on what the directory holds (a ``--resume`` that may not match)
+    pass no ``cfg`` and write the config themselves once they have accepted the directory.
+
+    Example:
+        >>> with open_run_dir("demo", "/tmp/base-dist-doctest-run") as d:
+        ...     d.name
         'base-dist-doctest-run'
     """
-    if run_dir is None:
-        stamp = time.strftime("%Y%m%d-%H%M%S")
-        base = Path("runs") / f"{command}-{stamp}"
-        path, i = base, 1
-        while path.exists():
-            path, i = base.with_name(f"{base.name}-{i}"), i + 1
-    else:
-        path = Path(run_dir)
-    path = path.resolve()
-    path.mkdir(parents=True, exist_ok=True)
-    if cfg is not None:
-        save_config(cfg, path / "config.yaml")
-    return path
+    path = _new_path(command, run_dir)
+    _make_dir(path)
+    with lock_run_dir(path, command):
+        if cfg is not None:
+            write_config(cfg, path)
+        yield path
+
+
+def write_config(cfg: ExperimentConfig, run_dir: Path) -> Path:
+    """Write ``run_dir/config.yaml`` (atomically); an unwritable directory is a one-line error."""
+    try:
+        return save_config(cfg, run_dir / "config.yaml")
+    except OSError as err:
+        raise UserError(f"run directory {run_dir}: cannot write config.yaml ({err.strerror or err})") from err
 
 
 def check_run_dir(run_dir: str | Path, resume: bool) -> None:
@@ -40,7 +126,6 @@ def check_run_dir(run_dir: str | Path, resume: bool) -> None:
     Example:
         >>> check_run_dir("/nonexistent/base-dist-run", resume=False)
     """
-    from base_dist.errors import UserError
     from base_dist.track.checkpoint import CHECKPOINT_SUBDIR, CheckpointStore
 
     run_dir = Path(run_dir)

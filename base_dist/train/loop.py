@@ -56,6 +56,7 @@ from base_dist.train.state import (
     load_resume,
     network_signature,
     save_train_checkpoint,
+    write_train_inputs,
 )
 from base_dist.utils import make_generator, resolve_device
 
@@ -189,6 +190,8 @@ def fit(cfg: ExperimentConfig, genotype: Genotype, data: TrainData, run_dir: str
         net.load_state_dict(resumed.model)
         start, history, train_s, opt_saved = resumed.epochs_done, resumed.history, resumed.train_s, resumed.opt
         history = [row for row in history if row.get("epoch", 0) <= start]
+    if peers.writer:  # only now: a refused resume must leave config.yaml and genotype.json as they were
+        write_train_inputs(cfg, genotype, run_dir)
     net.to(peers.device)
     optimizer = make_optimizer(net, t)
     if opt_saved:

@@ -27,7 +27,7 @@ from typing import Any
 from base_dist.config import ExperimentConfig
 from base_dist.data import list_sources
 from base_dist.errors import UserError
-from base_dist.space.genotypes import genotype_to_dict, get_genotype
+from base_dist.space.genotypes import get_genotype
 from base_dist.space.profiler import Profile, profile_genotype
 from base_dist.track.checkpoint import CHECKPOINT_SUBDIR, CheckpointStore
 from base_dist.track.mlflow_logger import NullTracker, start_tracker
@@ -38,7 +38,6 @@ from base_dist.train.loop import fit
 
 log = logging.getLogger(__name__)
 METRICS_FILE = "metrics.json"
-GENOTYPE_FILE = "genotype.json"
 
 
 @dataclass
@@ -123,7 +122,6 @@ def train(cfg: ExperimentConfig, run_dir: str | Path, resume: bool = False, stop
     run_dir = Path(run_dir).absolute()
     check_run_dir(run_dir, resume)
     run_dir.mkdir(parents=True, exist_ok=True)
-    (run_dir / GENOTYPE_FILE).write_text(json.dumps(genotype_to_dict(genotype), indent=1) + "\n")
     own_tracker = tracker is None
     if tracker is None:
         tracker = start_tracker(cfg, run_dir, run_name=f"{cfg.name}-train", resume=resume,

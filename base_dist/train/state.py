@@ -30,10 +30,13 @@ from base_dist.config import ExperimentConfig, config_to_dict
 from base_dist.space.genotypes import Genotype, genotype_to_dict
 from base_dist.space.network import Network, create_network
 from base_dist.track.checkpoint import CHECKPOINT_SUBDIR, CheckpointStore
+from base_dist.track.rundir import write_config
 from base_dist.utils import derive_seed
 
-__all__ = ["KEEP_CHECKPOINTS", "Resumed", "WithAux", "build_network", "checkpoint_meta", "load_resume",
-           "network_signature", "save_train_checkpoint"]
+GENOTYPE_FILE = "genotype.json"
+__all__ = ["GENOTYPE_FILE", "KEEP_CHECKPOINTS", "Resumed", "WithAux", "build_network", "checkpoint_meta", "load_resume",
+           "network_signature", "save_train_checkpoint",
+           "write_train_inputs"]
 
 KEEP_CHECKPOINTS = 2  # the newest, plus one to fall back on if the newest was cut short
 
@@ -98,6 +101,12 @@ def network_signature(cfg: ExperimentConfig, genotype: Genotype, state: dict[str
     for name, value in state.items():
         h.update(f"{name}:{tuple(value.shape)};".encode())
     return h.hexdigest()
+
+
+def write_train_inputs(cfg: ExperimentConfig, genotype: Genotype, run_dir: Path) -> None:
+    """``config.yaml`` and ``genotype.json`` of the run: what it trains, readable without a checkpoint."""
+    write_config(cfg, run_dir)
+    (run_dir / GENOTYPE_FILE).write_text(json.dumps(genotype_to_dict(genotype), indent=1) + "\n")
 
 
 def save_train_checkpoint(store: CheckpointStore, epochs_done: int, net: nn.Module, opt_state: dict[str, Any],

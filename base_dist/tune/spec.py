@@ -36,9 +36,9 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any, Literal
 
-import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
+from base_dist.config import read_yaml
 from base_dist.errors import UserError
 
 METRICS = ("holdout_acc", "holdout_loss", "val_acc", "val_loss", "train_loss")
@@ -187,8 +187,4 @@ def load_tune_spec(path: str | Path) -> TuneSpec:
     p = Path(path)
     if not p.is_file():
         raise UserError(f"--space {p}: file not found (see jobs/configs/tune_space.yaml for the format)")
-    try:
-        data = yaml.safe_load(p.read_text())
-    except yaml.YAMLError as err:
-        raise UserError(f"{p}: not valid YAML ({str(err).splitlines()[0]})") from err
-    return parse_tune_spec(data, str(p))
+    return parse_tune_spec(read_yaml(p, "tune space"), str(p))

@@ -33,10 +33,14 @@ def read_batch(path: Path, label_key: str) -> tuple[np.ndarray, np.ndarray]:
     d = str_keys(safe_load(path), str(path))
     if "data" not in d or label_key not in d:
         raise UserError(f"{path}: not a CIFAR batch (needs 'data' and '{label_key}', has {sorted(d)})")
-    data, labels = np.asarray(d["data"]), np.asarray(d[label_key], dtype=np.int64)
-    if data.dtype != np.uint8 or data.ndim != 2 or data.shape[1] != 3 * 32 * 32 or len(data) != len(labels):
+    try:
+        data, labels = np.asarray(d["data"]), np.asarray(d[label_key], dtype=np.int64)
+    except (TypeError, ValueError, OverflowError) as err:
+        raise UserError(f"{path}: 'data' and '{label_key}' must be an array and a list of ints ({err})") from err
+    if (data.dtype != np.uint8 or data.ndim != 2 or data.shape[1] != 3 * 32 * 32 or labels.ndim != 1
+            or len(data) != len(labels)):
         raise UserError(f"{path}: 'data' must be uint8 [N, 3072] with one label per row, got {data.dtype} "
-                        f"{list(data.shape)} and {len(labels)} labels")
+                        f"{list(data.shape)} and labels of shape {list(labels.shape)}")
     return data.reshape(-1, 3, 32, 32), labels
 
 
