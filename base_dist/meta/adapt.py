@@ -35,7 +35,7 @@ from base_dist.config import AdaptConfig, ExperimentConfig, SpaceConfig
 from base_dist.data import load_dataset
 from base_dist.meta.engine import configure_process
 from base_dist.meta.heads import extend_space, transfer_state
-from base_dist.meta.inner import arch_entropy, clip_groups, evaluate, make_optimizers, objective
+from base_dist.meta.inner import arch_entropy, evaluate, make_optimizers, optimizer_step
 from base_dist.meta.loop import GENOTYPE_FILE, init_seed, save_meta_checkpoint, space_signature
 from base_dist.meta.schedules import tau_at
 from base_dist.space.genotypes import Genotype, genotype_to_dict
@@ -184,13 +184,8 @@ def adapt(cfg: ExperimentConfig, checkpoint: str | Path | None = None, *, run_di
             for step, start in enumerate(range(0, n, a.batch_size)):
                 idx = perm[start:start + a.batch_size]
                 noise = make_generator(cfg.seed, "adapt", epoch, step, device=device)
-                loss, ce, logits = objective(model, x_tr[idx], y_tr[idx], n_classes, noise, tau)
-                for opt, _ in groups:
-                    opt.zero_grad(set_to_none=True)
-                loss.backward()
-                clip_groups(groups, cfg.meta.grad_clip)
-                for opt, _ in groups:
-                    opt.step()
+                _, ce, logits = optimizer_step(model, groups, x_tr[idx], y_tr[idx], n_classes, noise, tau,
+                                               cfg.meta.grad_clip)
                 tot_loss += float(ce.detach()) * int(idx.numel())
                 tot_correct += float((logits.detach().argmax(-1) == y_tr[idx]).sum())
             val_loss, val_acc = evaluate(model, x_va, y_va, n_classes, tau)

@@ -128,6 +128,26 @@ def clip_groups(groups: list[tuple[torch.optim.Optimizer, list[nn.Parameter]]], 
         torch.nn.utils.clip_grad_norm_(params, max_norm)
 
 
+def optimizer_step(model: nn.Module, groups: list[tuple[torch.optim.Optimizer, list[nn.Parameter]]], x: Tensor,
+                   y: Tensor, n_way: int, noise: torch.Generator | None, tau: float,
+                   grad_clip: float) -> tuple[Tensor, Tensor, Tensor]:
+    """One step on the eq.-11 objective: loss, backward, per-group clip, every optimizer's step.
+
+    The one inner step of meta-training, adaptation and pretraining; returns ``(loss, ce, logits)``.
+
+    Example:
+        >>> # loss, ce, logits = optimizer_step(net, make_optimizers(net, "sgd", .1, .3), x, y, 5, gen, 1.0, 5.0)
+    """
+    loss, ce, logits = objective(model, x, y, n_way, noise, tau)
+    for opt, _ in groups:
+        opt.zero_grad(set_to_none=True)
+    loss.backward()
+    clip_groups(groups, grad_clip)
+    for opt, _ in groups:
+        opt.step()
+    return loss, ce, logits
+
+
 def inner_loop(model: nn.Module, x_train: Tensor, y_train: Tensor, n_way: int, *, steps: int,
                batch_size: int, seed: int, tau: float,
                groups: list[tuple[torch.optim.Optimizer, list[nn.Parameter]]], grad_clip: float,
@@ -151,13 +171,7 @@ def inner_loop(model: nn.Module, x_train: Tensor, y_train: Tensor, n_way: int, *
     for t in range(steps):
         idx = sample_batch(int(y_train.shape[0]), batch_size, make_generator(seed, "batch", t)).to(device)
         noise = make_generator(seed, "noise", t, device=device)
-        loss, ce, logits = objective(model, x_train[idx], y_train[idx], n_way, noise, tau)
-        for opt, _ in groups:
-            opt.zero_grad(set_to_none=True)
-        loss.backward()
-        clip_groups(groups, grad_clip)
-        for opt, _ in groups:
-            opt.step()
+        loss, ce, logits = optimizer_step(model, groups, x_train[idx], y_train[idx], n_way, noise, tau, grad_clip)
         tot_loss += float(loss.detach())
         tot_ce += float(ce.detach())
         tot_acc += float((logits.detach().argmax(-1) == y_train[idx]).float().mean())

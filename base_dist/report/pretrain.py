@@ -26,7 +26,7 @@ from base_dist.data import TaskDistribution, create_source
 from base_dist.data.tasks import source_root
 from base_dist.meta.adapt import load_meta_state
 from base_dist.meta.heads import extend_space
-from base_dist.meta.inner import clip_groups, make_optimizers, objective
+from base_dist.meta.inner import make_optimizers, optimizer_step
 from base_dist.meta.loop import init_seed, save_meta_checkpoint, space_signature
 from base_dist.space.metanet import create_metanet
 from base_dist.space.state import get_state
@@ -108,13 +108,8 @@ def pretrain(cfg: ExperimentConfig, steps: int, run_dir: Path, save_every: int |
             save(step)
         x, y = data.batch(step)
         noise = make_generator(cfg.seed, "pretrain-noise", step, device=device)
-        loss, _, _ = objective(model, x.to(device), y.to(device), data.n_classes, noise, tau)
-        for opt, _ in groups:
-            opt.zero_grad(set_to_none=True)
-        loss.backward()
-        clip_groups(groups, cfg.meta.grad_clip)
-        for opt, _ in groups:
-            opt.step()
+        loss, _, _ = optimizer_step(model, groups, x.to(device), y.to(device), data.n_classes, noise, tau,
+                                    cfg.meta.grad_clip)
         if step % 500 == 0:
             log.info("pretrain step %d/%d | loss %.3f | %.0f s", step, steps, float(loss.detach()),
                      time.perf_counter() - t0)
