@@ -8,12 +8,12 @@ FMNIST := /usr/share/datasets/fashion-mnist/train-images-idx3-ubyte.gz
 export MLFLOW_DISABLE_TELEMETRY := true
 export RAY_USAGE_STATS_ENABLED := 0
 
-.PHONY: demo test install data lint bench clean
+.PHONY: demo test install data graphviz lint bench clean
 
-demo: install data
+demo: install data graphviz
 	$(VENV)/bin/base-dist demo
 
-test: install data
+test: install data graphviz
 	$(PY) -m pytest -q $(PYTEST_ARGS)
 
 install: $(STAMP)
@@ -33,6 +33,16 @@ data:
 	  apt-get update -q && DEBIAN_FRONTEND=noninteractive apt-get install -y -q dataset-fashion-mnist; \
 	else \
 	  echo "data: Fashion-MNIST is missing; run: sudo apt-get install dataset-fashion-mnist"; exit 2; \
+	fi
+
+# Graphviz's dot draws the cell diagrams (without it they fall back to matplotlib).
+graphviz:
+	@if command -v dot >/dev/null; then \
+	  echo "graphviz: dot present"; \
+	elif [ "$$(id -u)" = "0" ]; then \
+	  apt-get update -q && DEBIAN_FRONTEND=noninteractive apt-get install -y -q graphviz; \
+	else \
+	  echo "graphviz: dot is missing (cell diagrams fall back to matplotlib); to install: sudo apt-get install graphviz"; \
 	fi
 
 lint: install

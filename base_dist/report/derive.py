@@ -185,19 +185,20 @@ def derive_seed_for(cfg: ExperimentConfig, k: int) -> int:
 
 
 def write_derive_outputs(result: DeriveResult, run_dir: str | Path, title: str | None = None) -> dict[str, Path]:
-    """Write ``genotype.json``, ``cells.png`` and ``derive.json`` into ``run_dir``; returns their paths.
+    """Write ``genotype.json``, ``cells.png`` (+ one diagram per cell type) and ``derive.json``; returns their paths.
 
     Example:
         >>> # paths = write_derive_outputs(res, "runs/derive-x"); paths["genotype"].name
         >>> # 'genotype.json'
     """
-    from base_dist.space.diagram import plot_genotype
+    from base_dist.space.diagram import draw_cells
 
     run_dir = Path(run_dir)
     run_dir.mkdir(parents=True, exist_ok=True)
-    out = {"genotype": run_dir / GENOTYPE_FILE, "cells": run_dir / CELLS_FILE, "info": run_dir / DERIVE_FILE}
+    out = {"genotype": run_dir / GENOTYPE_FILE, "info": run_dir / DERIVE_FILE}
     out["genotype"].write_text(json.dumps(genotype_to_dict(result.genotype), indent=1) + "\n")
-    plot_genotype(result.genotype, out["cells"], title=title)
+    drawn = draw_cells(result.genotype, run_dir / CELLS_FILE, title=title)
+    out.update({"cells": drawn["cells"], "cells_normal": drawn["normal"], "cells_reduce": drawn["reduce"]})
     info = {"genotype": genotype_to_dict(result.genotype), "ops": result.ops, "probs": result.probs,
             **{k: v for k, v in result.info.items()}}
     out["info"].write_text(json.dumps(info, indent=1, default=str) + "\n")
