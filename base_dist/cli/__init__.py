@@ -25,6 +25,7 @@ SUBCOMMANDS = {
     "adapt": "adapt",
     "derive": "derive",
     "train": "train",
+    "export": "export",
     "profile": "profile",
     "data": "data",
     "tune": "tune",
@@ -51,7 +52,7 @@ class LazyGroup(click.Group):
 def app() -> None:
     """base-dist: distributed Bayesian Meta Architecture Search (BASE).
 
-    Pipeline: meta-train -> adapt -> derive -> train. Add --debug anywhere for tracebacks.
+    Pipeline: meta-train -> adapt -> derive -> train -> export. Add --debug anywhere for tracebacks.
     """
 
 
