@@ -32,6 +32,8 @@ from base_dist.data import create_source, load_dataset
 from base_dist.errors import UserError
 from base_dist.space.genotypes import genotype_to_dict
 from base_dist.space.network import Network
+from base_dist.track.mlflow_logger import NullTracker
+from base_dist.track.mlflow_model import log_torch_model
 from base_dist.train.state import TrainedNetwork, load_trained_network
 
 log = logging.getLogger(__name__)
@@ -235,5 +237,25 @@ def write_sample(net: Network, x: torch.Tensor, y: torch.Tensor, folder: Path, n
     return path
 
 
+def log_network_model(tracker: NullTracker, run_dir: str | Path, registered_name: str | None = None) -> str | None:
+    """Log the trained network of ``run_dir`` (the inference network) as the run's MLflow model; its URI.
+
+    The genotype, config and profile of the run go inside the model; two test images are the input
+    example. Returns None when MLflow is off or the upload failed (a warning).
+
+    Example:
+        >>> log_network_model(NullTracker(), "runs/train-x") is None
+        True
+    """
+    if tracker.run_id is None:
+        return None
+    trained = load_trained_network(run_dir)
+    t = trained.cfg.train
+    x, _, _ = load_dataset(t.dataset, "test", t.image_size, trained.cfg.data.root)
+    files = [Path(run_dir) / name for name in ("genotype.json", "config.yaml", "profile.json")]
+    return log_torch_model(tracker, inference_network(trained.net), x[:2].contiguous().numpy(), files,
+                           registered_name)
+
+
 __all__ = ["FORMATS", "ONNX_OPSET", "TOLERANCE", "ExportResult", "compare", "default_output", "export_network",
-           "inference_network", "load_trained_network"]
+           "inference_network", "load_trained_network", "log_network_model"]
