@@ -42,15 +42,9 @@ def ensure_meta_checkpoint(cfg: ExperimentConfig, run_dir: Path, checkpoint: str
         return Path(checkpoint)
     stage = Path(run_dir) / "meta-train"
     log.info("no --checkpoint: meta-training %d rounds into %s", cfg.meta.rounds, stage)
-    if cfg.dist.workers >= 1:
-        from base_dist.dist.driver import run_distributed
+    from base_dist.report.stages import meta_train_stage
 
-        res = run_distributed(cfg, stage, progress=False)
-    else:
-        from base_dist.meta.loop import meta_train
-
-        res = meta_train(cfg, stage, progress=False)
-    return Path(res.checkpoint)
+    return Path(meta_train_stage(cfg, stage, progress=False).checkpoint)
 
 
 def machine_line() -> str:

@@ -45,9 +45,11 @@ def log_torch_model(tracker: NullTracker, module: nn.Module, example: np.ndarray
         with torch.no_grad():
             output = module(torch.from_numpy(example)).numpy()
         files = [str(p) for p in extra_files if Path(p).is_file()]
-        # mlflow's log_model goes through its fluent API, which reads the store from the environment:
-        # scoping it here keeps the process free of a global tracking URI.
-        with _env(MLFLOW_TRACKING_URI=tracker.tracking_uri, MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR="false"):
+        experiment = mlflow.MlflowClient(tracker.tracking_uri).get_run(tracker.run_id).info.experiment_id
+        # mlflow's log_model goes through its fluent API, which reads the store and the experiment from
+        # the environment: scoping them here keeps the process free of a global tracking URI.
+        with _env(MLFLOW_TRACKING_URI=tracker.tracking_uri, MLFLOW_EXPERIMENT_ID=experiment,
+                  MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR="false"):
             info = mlflow.pytorch.log_model(
                 module, name=MODEL_NAME, run_id=tracker.run_id, signature=infer_signature(example, output),
                 input_example=example, serialization_format="pt2", extra_files=files or None,

@@ -54,3 +54,5 @@ def test_run_artifacts_and_registry(logged):
     assert {"metrics.json", "genotype.json", "config.yaml", "profile.json"} <= names
     versions = client.search_model_versions("name='tiny-digits'")
     assert [v.run_id for v in versions] == [run_id]
+    experiment = client.get_run(run_id).info.experiment_id
+    assert [m.source_run_id for m in client.search_logged_models([experiment])] == [run_id]  # beside its run
