@@ -163,6 +163,7 @@ def train(cfg: ExperimentConfig, run_dir: str | Path, resume: bool = False, stop
         if not (run_dir / CONFIG_FILE).is_file():
             save_config(cfg, run_dir / CONFIG_FILE)
         metrics["mlflow_model_uri"] = log_network_model(tracker, run_dir, cfg.tracking.registered_model)
+        metrics["mlflow_tracking_uri"] = tracker.tracking_uri
         (run_dir / METRICS_FILE).write_text(json.dumps(metrics, indent=1) + "\n")
         final = {"test_acc": metrics["test_acc"], "test_loss": metrics["test_loss"], "params": float(prof.params),
                  "macs": float(prof.macs), "wall_s": metrics["wall_s"], "train_s": metrics["train_s"]}

@@ -53,6 +53,24 @@ def test_demo_quick_end_to_end(cli, tmp_path):
     assert f"mlflow ui --backend-store-uri sqlite:///{out}/mlflow.db" in proc.stdout
     assert (out / "mlflow.db").is_file()
     _check_run_tree(out)
+    _after_the_search(cli, out / "4-train")
+
+
+def _after_the_search(cli, train_dir):
+    """README "after the search": export to ONNX, run it with onnxruntime, load the MLflow model and predict."""
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    proc = cli("export", str(train_dir), "--format", "onnx", env={"OMP_NUM_THREADS": "1"})
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    assert "predictions agree on 100.0%" in proc.stdout
+    examples = Path(__file__).resolve().parents[2] / "examples"
+    for script, arg in (("onnx_predict.py", train_dir / "export" / "model.onnx"), ("mlflow_predict.py", train_dir)):
+        done = subprocess.run([sys.executable, str(examples / script), str(arg)], capture_output=True, text=True,
+                              timeout=180, check=False)
+        assert done.returncode == 0, done.stderr[-2000:]
+        assert "same predictions on 100%" in done.stdout
 
 
 def _check_run_tree(out):
