@@ -19,12 +19,12 @@ os.environ.setdefault("OMP_NUM_THREADS", "1")
 
 def main() -> None:
     from base_dist.report.common import (
-        ensure_meta_checkpoint,
         experiment_config,
         experiment_parser,
         given_overrides,
         machine_line,
         publish_section,
+        run_experiment,
     )
     from base_dist.report.fast_adaptation import run_fast_adaptation
 
@@ -40,9 +40,8 @@ def main() -> None:
         "max_train_images": "adapt.max_train_images", "max_val_images": "adapt.max_val_images", "tau": "adapt.tau"})]
     cfg = experiment_config(args, sets)
     t0 = time.perf_counter()
-    ckpt = ensure_meta_checkpoint(cfg, args.run_dir, args.checkpoint)
-    res = run_fast_adaptation(cfg, ckpt, seeds=list(range(args.seeds)), datasets=args.datasets.split(","),
-                              run_dir=args.run_dir)
+    ckpt, res = run_experiment(cfg, args, "fast-adaptation", lambda prior: run_fast_adaptation(
+        cfg, prior, seeds=list(range(args.seeds)), datasets=args.datasets.split(","), run_dir=args.run_dir))
     wall = time.perf_counter() - t0
     budget = (f"config `{args.config}`, checkpoint `{ckpt}`; {args.seeds} seeds; {args.epochs} adaptation epochs "
               f"at tau {res.tau:g}; "
