@@ -218,6 +218,21 @@ def check_dataset_name(name: str) -> None:
         raise UserError(f"unknown dataset {name!r}; known: {', '.join(known)}")
 
 
+def check_derive_inputs(post: Posterior, dataset: str | None, tasks: int | None) -> None:
+    """:class:`UserError` for a combination :func:`derive` cannot serve (checked before anything is written).
+
+    Example:
+        >>> # check_derive_inputs(load_posterior("runs/meta-train-x"), None, None)  -> UserError: pass --dataset
+    """
+    if dataset is not None:
+        check_dataset_name(dataset)
+    elif tasks is not None:
+        raise UserError("--tasks K needs --dataset NAME (the tasks are sampled from that dataset)")
+    elif post.kind != "adapt":
+        raise UserError(f"{post.path} is a {post.kind} checkpoint: pass --dataset NAME to adapt it first "
+                        "(or give an adapt run directory)")
+
+
 def derive(cfg: ExperimentConfig | None, checkpoint: str | Path, *, dataset: str | None = None,
            tasks: int | None = None, samples: int = 8, adapt_dir: Path | None = None) -> DeriveResult:
     """The genotype of an adapted checkpoint, or of a meta-train checkpoint adapted to ``dataset``.
@@ -237,14 +252,9 @@ def derive(cfg: ExperimentConfig | None, checkpoint: str | Path, *, dataset: str
     if cfg is None:
         cfg = config_from_dict(post.config, origin=f"config of {post.path}")
     base = {"checkpoint": str(post.path), "checkpoint_kind": post.kind, "meta_rounds": post.rounds}
+    check_derive_inputs(post, dataset, tasks)
     if dataset is None:
-        if tasks is not None:
-            raise UserError("--tasks K needs --dataset NAME (the tasks are sampled from that dataset)")
-        if post.kind != "adapt":
-            raise UserError(f"{post.path} is a {post.kind} checkpoint: pass --dataset NAME to adapt it first "
-                            "(or give an adapt run directory)")
         return derive_from_state(post.W, post.space, **base)
-    check_dataset_name(dataset)
     cfg = cfg.model_copy(deep=True)
     cfg.adapt.dataset = dataset
     if tasks is not None:

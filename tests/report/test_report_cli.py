@@ -30,12 +30,13 @@ def test_derive_cli_from_meta_train(cli, tiny_meta_run, tmp_path):
 
 
 def test_derive_cli_bad_inputs(cli, tiny_meta_run, tmp_path):
-    proc = cli("derive", "--checkpoint", str(tmp_path / "missing"))
+    proc = cli("derive", "--checkpoint", str(tmp_path / "missing"), cwd=tmp_path)
     assert proc.returncode == 2 and len(proc.stderr.strip().splitlines()) == 1
-    proc = cli("derive", "--checkpoint", str(tiny_meta_run))
+    proc = cli("derive", "--checkpoint", str(tiny_meta_run), cwd=tmp_path)
     assert proc.returncode == 2 and "--dataset" in proc.stderr
-    proc = cli("derive", "--checkpoint", str(tiny_meta_run), "--dataset", "nope")
+    proc = cli("derive", "--checkpoint", str(tiny_meta_run), "--dataset", "nope", cwd=tmp_path)
     assert proc.returncode == 2 and "unknown dataset" in proc.stderr
+    assert not (tmp_path / "runs").exists()  # a refused command creates no run directory
 
 
 @pytest.mark.slow
