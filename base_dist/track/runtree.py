@@ -63,15 +63,15 @@ class RunTree:
     @classmethod
     def start(cls, cfg: ExperimentConfig, run_dir: str | Path, name: str,
               tags: Mapping[str, Any] | None = None) -> RunTree:
-        """Open the parent run ``<cfg.name>-<name>`` in ``run_dir`` (a no-op tree when MLflow is off).
+        """Open the parent run ``<cfg.name>-<name>`` (or ``<name>``) in ``run_dir`` (a no-op tree when MLflow is off).
 
         Example:
             >>> from base_dist.config import load_config
             >>> RunTree.start(load_config(None, ["tracking.mlflow=false"]), "/tmp/r", "demo").parent.run_id is None
             True
         """
-        parent = start_tracker(cfg, run_dir, run_name=f"{cfg.name}-{name}", tags={"command": name, **(tags or {})},
-                               resume=False)
+        run_name = name if cfg.name == name else f"{cfg.name}-{name}"  # "demo", not "demo-demo"
+        parent = start_tracker(cfg, run_dir, run_name=run_name, tags={"command": name, **(tags or {})}, resume=False)
         return cls(cfg=cfg, parent=parent)
 
     def child(self, stage: str, run_dir: str | Path, tags: Mapping[str, Any] | None = None) -> NullTracker:
