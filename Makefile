@@ -9,12 +9,12 @@ FONT_PKGS := fonts-dejavu-core fonts-dejavu-extra fonts-freefont-ttf fonts-liber
 export MLFLOW_DISABLE_TELEMETRY := true
 export RAY_USAGE_STATS_ENABLED := 0
 
-.PHONY: demo test install data lint bench clean
+.PHONY: demo test install data graphviz lint bench clean
 
-demo: install data
+demo: install data graphviz
 	$(VENV)/bin/base-dist demo
 
-test: install data
+test: install data graphviz
 	$(PY) -m pytest -q $(PYTEST_ARGS)
 
 install: $(STAMP)
@@ -23,7 +23,7 @@ install: $(STAMP)
 $(STAMP): pyproject.toml
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install -q --upgrade pip
-	$(PY) -m pip install -q -e '.[dev,tune]'
+	$(PY) -m pip install -q -e '.[dev,tune,export]'
 	touch $(STAMP)
 
 # Fashion-MNIST and the glyph fonts from Debian's packages; digits ships with scikit-learn.
@@ -40,6 +40,16 @@ data:
 	  echo "data: missing Debian packages; run: sudo apt-get install $$missing"; exit 2; \
 	fi
 	@$(PY) -c "from base_dist.data import create_source; print('data: glyphs', create_source('glyphs').num_classes, 'classes')"
+
+# Graphviz's dot draws the cell diagrams (without it they fall back to matplotlib).
+graphviz:
+	@if command -v dot >/dev/null; then \
+	  echo "graphviz: dot present"; \
+	elif [ "$$(id -u)" = "0" ]; then \
+	  apt-get update -q && DEBIAN_FRONTEND=noninteractive apt-get install -y -q graphviz; \
+	else \
+	  echo "graphviz: dot is missing (cell diagrams fall back to matplotlib); to install: sudo apt-get install graphviz"; \
+	fi
 
 lint: install
 	$(VENV)/bin/ruff check base_dist tests benchmarks jobs

@@ -210,6 +210,8 @@ class TrackingConfig(Section):
     tracking_uri: str | None = Field(None, description="else $MLFLOW_TRACKING_URI, else sqlite in the run dir")
     experiment: str = "base-dist"
     log_checkpoints: bool = False
+    registered_model: str | None = Field(None, description="register the model a train run logs under this name "
+                                         "in the MLflow model registry (None: log it, do not register)")
 
 
 # ----------------------------------------------------------------------------- adapt / train

@@ -20,12 +20,12 @@ os.environ.setdefault("OMP_NUM_THREADS", "1")
 
 def main() -> None:
     from base_dist.report.common import (
-        ensure_meta_checkpoint,
         experiment_config,
         experiment_parser,
         given_overrides,
         machine_line,
         publish_section,
+        run_experiment,
     )
     from base_dist.report.fast_adaptation import run_fast_adaptation
 
@@ -45,15 +45,18 @@ def main() -> None:
         "max_train_images": "adapt.max_train_images", "max_val_images": "adapt.max_val_images", "tau": "adapt.tau"})]
     cfg = experiment_config(args, sets)
     t0 = time.perf_counter()
-    ckpt = ensure_meta_checkpoint(cfg, args.run_dir, args.checkpoint)
-    pretrained = args.pretrained
-    if pretrained == "auto":
-        from base_dist.report.pretrain import budget_steps, pretrain, prior_space_config
-
-        pretrained = pretrain(prior_space_config(ckpt, cfg), budget_steps(ckpt), args.run_dir / "pretrain")
     seeds = list(range(args.seed_offset, args.seed_offset + args.seeds))
-    res = run_fast_adaptation(cfg, ckpt, seeds=seeds, datasets=args.datasets.split(","), run_dir=args.run_dir,
-                              pretrained=None if pretrained is None else Path(pretrained))
+
+    def experiment(prior: Path) -> object:
+        pretrained = args.pretrained
+        if pretrained == "auto":
+            from base_dist.report.pretrain import budget_steps, pretrain, prior_space_config
+
+            pretrained = pretrain(prior_space_config(prior, cfg), budget_steps(prior), args.run_dir / "pretrain")
+        return run_fast_adaptation(cfg, prior, seeds=seeds, datasets=args.datasets.split(","), run_dir=args.run_dir,
+                                   pretrained=None if pretrained is None else Path(pretrained))
+
+    ckpt, res = run_experiment(cfg, args, "fast-adaptation", experiment)
     wall = time.perf_counter() - t0
     budget = (f"config `{args.config}`, checkpoint `{ckpt}`; {args.seeds} seeds; {args.epochs} adaptation epochs "
               f"at tau {res.tau:g}; "

@@ -18,12 +18,12 @@ os.environ.setdefault("OMP_NUM_THREADS", "1")
 
 def main() -> None:
     from base_dist.report.common import (
-        ensure_meta_checkpoint,
         experiment_config,
         experiment_parser,
         given_overrides,
         machine_line,
         publish_section,
+        run_experiment,
     )
     from base_dist.report.posterior_pca import run_posterior_pca
 
@@ -35,9 +35,9 @@ def main() -> None:
     args = ap.parse_args()
     cfg = experiment_config(args, given_overrides(args, {"inner_steps": "meta.inner_steps"}))
     t0 = time.perf_counter()
-    ckpt = ensure_meta_checkpoint(cfg, args.run_dir, args.checkpoint)
-    res = run_posterior_pca(cfg, ckpt, seeds=list(range(args.seeds)), tasks=args.tasks, samples=args.samples,
-                            unseen=args.unseen, run_dir=args.run_dir)
+    ckpt, res = run_experiment(cfg, args, "posterior-pca", lambda prior: run_posterior_pca(
+        cfg, prior, seeds=list(range(args.seeds)), tasks=args.tasks, samples=args.samples, unseen=args.unseen,
+        run_dir=args.run_dir))
     wall = time.perf_counter() - t0
     budget = (f"config `{args.config}`, checkpoint `{ckpt}`; {args.seeds} seeds; {args.tasks} tasks per group x "
               f"{args.samples} draws; {cfg.meta.inner_steps} inner steps; {wall / 60:.1f} min wall on {machine_line()}")

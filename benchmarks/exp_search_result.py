@@ -20,12 +20,12 @@ os.environ.setdefault("OMP_NUM_THREADS", "1")
 
 def main() -> None:
     from base_dist.report.common import (
-        ensure_meta_checkpoint,
         experiment_config,
         experiment_parser,
         given_overrides,
         machine_line,
         publish_section,
+        run_experiment,
     )
     from base_dist.report.search_result import run_search_result
 
@@ -51,8 +51,8 @@ def main() -> None:
                                    "adapt_images": "adapt.max_train_images"})
     cfg = experiment_config(args, sets)
     t0 = time.perf_counter()
-    ckpt = ensure_meta_checkpoint(cfg, args.run_dir, args.checkpoint)
-    res = run_search_result(cfg, ckpt, seeds=seeds, dataset=args.dataset, run_dir=args.run_dir)
+    ckpt, res = run_experiment(cfg, args, "search-result", lambda prior: run_search_result(
+        cfg, prior, seeds=seeds, dataset=args.dataset, run_dir=args.run_dir))
     wall = time.perf_counter() - t0
     budget = (f"config `{args.config}`, checkpoint `{ckpt}`; {args.dataset} at {args.image_size}px; {len(seeds)} seed(s); "
               f"adapt {args.adapt_epochs} epoch(s) on {args.adapt_images or 'all'} images; retrain C={args.channels}, "

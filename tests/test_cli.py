@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-SUBCOMMANDS = ["meta-train", "adapt", "derive", "train", "profile", "data", "tune", "fewshot", "demo"]
+SUBCOMMANDS = ["meta-train", "adapt", "derive", "train", "export", "profile", "data", "tune", "fewshot", "demo"]
 
 
 def test_help_lists_every_subcommand(cli):

@@ -26,6 +26,7 @@ SUBCOMMANDS = {
     "derive": "derive",
     "inspect": "inspect",
     "train": "train",
+    "export": "export",
     "profile": "profile",
     "data": "data",
     "tune": "tune",
@@ -52,7 +53,7 @@ class LazyGroup(click.Group):
 def app() -> None:
     """base-dist: distributed Bayesian Meta Architecture Search (BASE).
 
-    Pipeline: meta-train -> adapt -> derive -> train. Add --debug anywhere for tracebacks.
+    Pipeline: meta-train -> adapt -> derive -> train -> export. Add --debug anywhere for tracebacks.
     """
 
 

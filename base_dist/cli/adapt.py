@@ -29,7 +29,7 @@ from base_dist.errors import UserError
 def command(config_path: Path | None, overrides: tuple[str, ...], run_dir: Path | None, checkpoint: Path | None,
             from_scratch: bool, dataset: str | None, epochs: int | None, image_size: int | None,
             freeze_arch: bool) -> None:
-    """Adapt the meta-network to DATASET; prints the genotype, writes genotype.json and metrics.json."""
+    """Adapt the meta-network to DATASET; prints the genotype, writes genotype.json, metrics.json and cells.png."""
     from base_dist.track.checkpoint import load_checkpoint
     from base_dist.track.rundir import open_run_dir
 
@@ -49,10 +49,12 @@ def command(config_path: Path | None, overrides: tuple[str, ...], run_dir: Path 
     else:
         cfg = resolve_config(config_path, overrides, extra)
     setup_logging()
-    from base_dist.meta.adapt import adapt
+    from base_dist.report.stages import adapt_stage
+    from base_dist.track.mlflow_logger import start_tracker
 
-    with open_run_dir("adapt", run_dir, cfg) as run_dir:
-        result = adapt(cfg, checkpoint, run_dir=run_dir)
+    with open_run_dir("adapt", run_dir, cfg) as run_dir, \
+            start_tracker(cfg, run_dir, run_name=f"{cfg.name}-adapt", tags={"command": "adapt"}) as tracker:
+        result = adapt_stage(cfg, checkpoint, run_dir, tracker)
     for note in result.notes:
         click.echo(f"note: {note}")
     accs = " ".join(f"{100 * h['val_acc']:.1f}%" for h in result.history)

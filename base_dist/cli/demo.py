@@ -37,6 +37,8 @@ def command(config_path: Path | None, overrides: tuple[str, ...], run_dir: Path 
     click.echo(f"cells diagram: {res.cells_path}")
     click.echo("figures: " + ", ".join(str(p) for p in res.figures))
     click.echo(f"summary: {res.summary_path}")
+    if res.model_uri:
+        click.echo(f"MLflow model: {res.model_uri}")
     if res.tracking_uri:
         click.echo(f"MLflow runs: {res.tracking_uri}")
         click.echo(f"open them with: {res.mlflow_command()}")

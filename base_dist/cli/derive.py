@@ -28,16 +28,13 @@ def command(config_path: Path | None, overrides: tuple[str, ...], run_dir: Path 
     """Derive the genotype (top-2 rule); write genotype.json, cells.png and derive.json into --run-dir."""
     from base_dist.cli.meta_train import setup_logging
     from base_dist.errors import UserError
-    from base_dist.report.derive import derive, load_posterior, write_derive_outputs
+    from base_dist.report.derive import check_derive_inputs, derive, load_posterior, write_derive_outputs
     from base_dist.track.rundir import open_run_dir
 
     if tasks is not None and tasks < 1:
         raise UserError(f"--tasks {tasks}: must be >= 1")
-    post = load_posterior(checkpoint)  # bad paths fail before a run directory is created
-    if dataset is not None:
-        from base_dist.report.derive import check_dataset_name
-
-        check_dataset_name(dataset)
+    post = load_posterior(checkpoint)  # bad input fails before a run directory is created
+    check_derive_inputs(post, dataset, tasks)
     if config_path is not None or overrides:
         if config_path is None:
             from base_dist.config import apply_overrides, config_from_dict

@@ -55,4 +55,6 @@ def command(config_path: Path | None, overrides: tuple[str, ...], run_dir: Path 
         check_run_dir(run_dir, resume)
         result = train(cfg, run_dir, resume=resume)
     click.echo(result.results_line())
+    if result.metrics.get("mlflow_model_uri"):
+        click.echo(f"MLflow model: {result.metrics['mlflow_model_uri']}")
     echo_run_dir(run_dir)

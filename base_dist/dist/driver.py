@@ -14,10 +14,12 @@ from base_dist.config import ExperimentConfig
 from base_dist.dist.executor import RayExecutor
 from base_dist.dist.worker import TaskWorker
 from base_dist.meta.loop import MetaTrainResult, meta_train
+from base_dist.track.mlflow_logger import NullTracker
 
 
 def run_distributed(cfg: ExperimentConfig, run_dir: str | Path, resume: bool = False, stop_after: int | None = None,
-                    *, worker_cls: type = TaskWorker, progress: bool = True) -> MetaTrainResult:
+                    *, worker_cls: type = TaskWorker, progress: bool = True,
+                    tracker: NullTracker | None = None) -> MetaTrainResult:
     """Meta-train with ``cfg.dist.workers`` Ray workers (joins or starts Ray, see :mod:`base_dist.ray_cluster`).
 
     Example:
@@ -27,6 +29,7 @@ def run_distributed(cfg: ExperimentConfig, run_dir: str | Path, resume: bool = F
     """
     executor = RayExecutor(cfg, worker_cls=worker_cls)
     try:
-        return meta_train(cfg, run_dir, resume=resume, stop_after=stop_after, executor=executor, progress=progress)
+        return meta_train(cfg, run_dir, resume=resume, stop_after=stop_after, executor=executor, progress=progress,
+                          tracker=tracker)
     finally:
         executor.close()

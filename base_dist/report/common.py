@@ -12,9 +12,12 @@ import argparse
 import logging
 import platform
 import time
+from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 from base_dist.config import ExperimentConfig
+from base_dist.track.runtree import RunTree
 
 log = logging.getLogger(__name__)
 
@@ -32,8 +35,11 @@ def with_seed(cfg: ExperimentConfig, seed: int) -> ExperimentConfig:
     return out
 
 
-def ensure_meta_checkpoint(cfg: ExperimentConfig, run_dir: Path, checkpoint: str | Path | None) -> Path:
+def ensure_meta_checkpoint(cfg: ExperimentConfig, run_dir: Path, checkpoint: str | Path | None,
+                           tree: RunTree | None = None) -> Path:
     """``checkpoint`` when given, else meta-train ``cfg`` into ``run_dir/meta-train`` and return its checkpoint.
+
+    With a run ``tree`` the meta-training is one of its child runs.
 
     Example:
         >>> # ckpt = ensure_meta_checkpoint(cfg, Path("runs/exp"), None)
@@ -42,15 +48,48 @@ def ensure_meta_checkpoint(cfg: ExperimentConfig, run_dir: Path, checkpoint: str
         return Path(checkpoint)
     stage = Path(run_dir) / "meta-train"
     log.info("no --checkpoint: meta-training %d rounds into %s", cfg.meta.rounds, stage)
-    if cfg.dist.workers >= 1:
-        from base_dist.dist.driver import run_distributed
+    from base_dist.report.stages import meta_train_stage
 
-        res = run_distributed(cfg, stage, progress=False)
-    else:
-        from base_dist.meta.loop import meta_train
+    if tree is None:
+        return Path(meta_train_stage(cfg, stage, progress=False).checkpoint)
+    with tree.child("meta-train", stage) as tracker:
+        return Path(meta_train_stage(cfg, stage, tracker, progress=False).checkpoint)
 
-        res = meta_train(cfg, stage, progress=False)
-    return Path(res.checkpoint)
+
+def run_experiment(cfg: ExperimentConfig, args: argparse.Namespace, name: str,
+                   body: Callable[[Path], Any]) -> tuple[Path, Any]:
+    """The meta-prior (``--checkpoint`` or meta-trained here), then ``body(prior)``; ``(prior, its result)``.
+
+    With ``--mlflow`` it is one run tree in ``--run-dir/mlflow.db``: a parent ``<config>-exp-<name>``,
+    the meta-training (when it runs here) and the experiment as child runs, the experiment's run
+    naming its prior and logging the result's figures and the JSON/Markdown files of ``--run-dir``.
+    The stages' own adaptations and trainings log nothing (their MLflow stays off).
+
+    Example:
+        >>> # prior, res = run_experiment(cfg, args, "fast-adaptation", lambda p: run_fast_adaptation(cfg, p, ...))
+    """
+    from base_dist.report.stages import log_files
+    from base_dist.track.mlflow_logger import resolve_tracking_uri
+    from base_dist.track.runtree import log_inputs
+
+    run_dir = Path(args.run_dir).absolute()
+    tree_cfg = cfg.model_copy(deep=True)
+    tree_cfg.tracking.mlflow = bool(getattr(args, "mlflow", False))
+    tree_cfg.tracking.tracking_uri = resolve_tracking_uri(tree_cfg, run_dir) if tree_cfg.tracking.mlflow else None
+    tree = RunTree.start(tree_cfg, run_dir, f"exp-{name}")
+    status = "FAILED"
+    try:
+        prior = ensure_meta_checkpoint(cfg, run_dir, args.checkpoint, tree)
+        with tree.child(name, run_dir / f".mlflow-{name}") as tracker:
+            tracker.log_params(cfg)
+            log_inputs(tracker, prior=prior)
+            res = body(prior)
+            log_files(tracker, *getattr(res, "figures", []), *sorted(run_dir.glob("*.json")),
+                      *sorted(run_dir.glob("*.md")))
+        status = "FINISHED"
+    finally:
+        tree.end(status)
+    return prior, res
 
 
 def machine_line() -> str:
@@ -84,6 +123,8 @@ def experiment_parser(doc: str, name: str, seeds: int = 3) -> argparse.ArgumentP
     ap.add_argument("--meta-rounds", type=int, default=None, help="rounds when meta-training here")
     ap.add_argument("--run-dir", type=Path, default=Path(f"runs/exp-{name}-{time.strftime('%Y%m%d-%H%M%S')}"))
     ap.add_argument("--results-md", type=Path, default=RESULTS_MD)
+    ap.add_argument("--mlflow", action="store_true",
+                    help="log one MLflow run tree (parent + stages) to --run-dir/mlflow.db")
     return ap
 
 

@@ -3,8 +3,9 @@
 Stages (in ``run_dir``): ``1-meta-train`` (BASE Algorithm 1 on the multi-size Fashion-MNIST task
 distribution, Ray workers when ``dist.workers >= 1``), ``2-adapt`` (the meta-network adapted to
 ``adapt.dataset``), ``3-derive`` (genotype.json + cells.png), ``4-train`` (the derived genotype
-retrained on the adaptation dataset with ``cfg.train``'s budget), ``5-report`` (figures) and
-``summary.md``. All MLflow runs go to one store, ``run_dir/mlflow.db`` unless a tracking URI is set.
+retrained on the adaptation dataset with ``cfg.train``'s budget, logged as an MLflow model),
+``5-report`` (figures) and ``summary.md``. MLflow: one parent run with a child run per stage, all in
+one store, ``run_dir/mlflow.db`` unless a tracking URI is set.
 
 Example:
     >>> # res = run_demo(load_config("jobs/configs/demo.yaml"), Path("runs/demo-x"))
@@ -20,10 +21,14 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+import torch
+
 from base_dist.config import ExperimentConfig, save_config
 from base_dist.report.derive import derive_from_probs, write_derive_outputs
 from base_dist.report.figures import plot_curves
+from base_dist.report.stages import adapt_stage, log_files, meta_train_stage
 from base_dist.report.tables import markdown_table
+from base_dist.track.runtree import RunTree, log_inputs
 
 log = logging.getLogger(__name__)
 STAGES = ("1-meta-train", "2-adapt", "3-derive", "4-train", "5-report")
@@ -41,6 +46,7 @@ class DemoResult:
     summary_path: Path
     tracking_uri: str | None
     metrics: dict[str, Any] = field(default_factory=dict)
+    model_uri: str | None = None
 
     def mlflow_command(self) -> str | None:
         """The ``mlflow ui`` command for this demo's store (None when MLflow was off).
@@ -73,16 +79,6 @@ def demo_config(cfg: ExperimentConfig, run_dir: Path) -> tuple[ExperimentConfig,
     return cfg, uri
 
 
-def _meta_train(cfg: ExperimentConfig, stage: Path) -> Any:
-    if cfg.dist.workers >= 1:
-        from base_dist.dist.driver import run_distributed
-
-        return run_distributed(cfg, stage)
-    from base_dist.meta.loop import meta_train
-
-    return meta_train(cfg, stage)
-
-
 def _read_jsonl(path: Path) -> list[dict[str, Any]]:
     if not path.is_file():
         return []
@@ -92,50 +88,73 @@ def _read_jsonl(path: Path) -> list[dict[str, Any]]:
 def run_demo(cfg: ExperimentConfig, run_dir: str | Path) -> DemoResult:
     """Run every stage into ``run_dir``; returns a :class:`DemoResult` (and writes ``summary.md``).
 
+    MLflow: one parent run (``<name>-demo``: summary, figures, the headline metrics) with one child
+    run per stage, each logging its inputs (the prior, the adapted run, the genotype) and outputs.
+
     Example:
         >>> # run_demo(load_config("jobs/configs/tiny.yaml"), Path("/tmp/demo")).summary_path.name
         >>> # 'summary.md'
     """
-    from base_dist.meta.adapt import adapt
-    from base_dist.track.rundir import open_run_dir
-    from base_dist.train.run import train
-
     t_all = time.perf_counter()
     run_dir = Path(run_dir).absolute()
     cfg, uri = demo_config(cfg, run_dir)
     save_config(cfg, run_dir / "config.yaml")
+    tree = RunTree.start(cfg, run_dir, "demo")
+    status = "FAILED"
+    try:
+        res, genotype = _stages(cfg, run_dir, tree, uri, t_all)
+        write_summary(res, cfg, genotype)
+        tree.parent.log_metrics({k: float(v) for k, v in res.metrics.items() if v is not None}, step=0)
+        log_files(tree.parent, run_dir / "config.yaml", res.summary_path, *res.figures)
+        status = "FINISHED"
+    except KeyboardInterrupt:
+        status = "KILLED"
+        raise
+    finally:
+        tree.end(status)
+    return res
+
+
+def _stages(cfg: ExperimentConfig, run_dir: Path, tree: RunTree, uri: str | None,
+            t_all: float) -> tuple[DemoResult, Any]:
+    """The five stages, each in its own folder and child run."""
+    from base_dist.track.rundir import open_run_dir
+    from base_dist.train.run import train
+
     dirs = {s: run_dir / s for s in STAGES}
     secs: dict[str, float] = {}
 
     log.info("demo 1/5: meta-train (%d rounds x %d tasks, %d Ray workers)", cfg.meta.rounds,
              cfg.meta.tasks_per_round, cfg.dist.workers)
     t0 = time.perf_counter()
-    with open_run_dir("meta-train", dirs["1-meta-train"], cfg) as d:
-        mt = _meta_train(cfg, d)
+    with open_run_dir("meta-train", dirs["1-meta-train"], cfg) as stage, tree.child("meta-train", stage) as tracker:
+        mt = meta_train_stage(cfg, stage, tracker)
     secs["meta-train"] = time.perf_counter() - t0
 
     log.info("demo 2/5: adapt to %s (%d epochs)", cfg.adapt.dataset, cfg.adapt.epochs)
     t0 = time.perf_counter()
-    with open_run_dir("adapt", dirs["2-adapt"], cfg) as d:
-        ad = adapt(cfg, mt.checkpoint, run_dir=d)
+    with open_run_dir("adapt", dirs["2-adapt"], cfg) as stage, tree.child("adapt", stage) as tracker:
+        ad = adapt_stage(cfg, mt.checkpoint, stage, tracker)
     secs["adapt"] = time.perf_counter() - t0
 
     log.info("demo 3/5: derive")
     t0 = time.perf_counter()
-    import torch
-
-    der = derive_from_probs(torch.tensor(ad.arch["normal"]), torch.tensor(ad.arch["reduce"]), cfg.space,
-                            recipe="most-probable after adaptation", dataset=cfg.adapt.dataset,
-                            checkpoint=str(ad.run_dir))
-    paths = write_derive_outputs(der, dirs["3-derive"], title=f"derived for {cfg.adapt.dataset}")
+    with tree.child("derive", dirs["3-derive"]) as tracker:
+        log_inputs(tracker, adapted=ad.run_dir)
+        der = derive_from_probs(torch.tensor(ad.arch["normal"]), torch.tensor(ad.arch["reduce"]), cfg.space,
+                                recipe="most-probable after adaptation", dataset=cfg.adapt.dataset,
+                                checkpoint=str(ad.run_dir))
+        paths = write_derive_outputs(der, dirs["3-derive"], title=f"derived for {cfg.adapt.dataset}")
+        log_files(tracker, *paths.values())
     secs["derive"] = time.perf_counter() - t0
 
     log.info("demo 4/5: retrain the derived genotype on %s (%d epochs)", cfg.train.dataset, cfg.train.epochs)
     t0 = time.perf_counter()
     tcfg = cfg.model_copy(deep=True)
     tcfg.train.genotype = str(paths["genotype"])
-    with open_run_dir("train", dirs["4-train"], tcfg) as d:
-        tr = train(tcfg, d)
+    with open_run_dir("train", dirs["4-train"], tcfg) as stage, tree.child("train", stage) as tracker:
+        log_inputs(tracker, genotype=paths["genotype"])
+        tr = train(tcfg, stage, tracker=tracker)
     secs["train"] = time.perf_counter() - t0
 
     log.info("demo 5/5: report")
@@ -148,9 +167,8 @@ def run_demo(cfg: ExperimentConfig, run_dir: str | Path) -> DemoResult:
                "params": tr.metrics.get("params"), "macs": tr.metrics.get("macs")}
     res = DemoResult(run_dir=run_dir, seconds=secs, genotype_path=paths["genotype"], cells_path=paths["cells"],
                      figures=[paths["cells"], *figs], summary_path=run_dir / "summary.md", tracking_uri=uri,
-                     metrics=metrics)
-    write_summary(res, cfg, der.genotype)
-    return res
+                     metrics=metrics, model_uri=tr.metrics.get("mlflow_model_uri"))
+    return res, der.genotype
 
 
 def _figures(dirs: dict[str, Path], adapt_history: list[dict[str, float]],
@@ -194,7 +212,12 @@ def write_summary(res: DemoResult, cfg: ExperimentConfig, genotype: Any) -> Path
             "## Stage wall time (s)\n", markdown_table(["stage", "seconds"], rows),
             f"## Genotype\n\n`{genotype}`\n",
             "## Files\n", *[f"- {p}" for p in [res.genotype_path, *res.figures]], ""]
+    train_dir = res.run_dir / "4-train"
+    text += ["## After the search\n", f"```\nbase-dist export {train_dir} --format onnx\n"
+             f"python examples/onnx_predict.py {train_dir / 'export' / 'model.onnx'}\n```\n"]
     if res.tracking_uri:
         text += ["## MLflow\n", f"```\n{res.mlflow_command()}\n```\n"]
+        if res.model_uri:
+            text += [f"Model: `{res.model_uri}` (`mlflow.pyfunc.load_model`, `mlflow models serve`; README).\n"]
     res.summary_path.write_text("\n".join(text) + "\n")
     return res.summary_path

@@ -183,19 +183,20 @@ def derive_seed_for(cfg: ExperimentConfig, k: int) -> int:
 
 
 def write_derive_outputs(result: DeriveResult, run_dir: str | Path, title: str | None = None) -> dict[str, Path]:
-    """Write ``genotype.json``, ``cells.png`` and ``derive.json`` into ``run_dir``; returns their paths.
+    """Write ``genotype.json``, ``cells.png`` (+ one diagram per cell type) and ``derive.json``; returns their paths.
 
     Example:
         >>> # paths = write_derive_outputs(res, "runs/derive-x"); paths["genotype"].name
         >>> # 'genotype.json'
     """
-    from base_dist.space.diagram import plot_genotype
+    from base_dist.space.diagram import draw_cells
 
     run_dir = Path(run_dir)
     run_dir.mkdir(parents=True, exist_ok=True)
-    out = {"genotype": run_dir / GENOTYPE_FILE, "cells": run_dir / CELLS_FILE, "info": run_dir / DERIVE_FILE}
+    out = {"genotype": run_dir / GENOTYPE_FILE, "info": run_dir / DERIVE_FILE}
     out["genotype"].write_text(json.dumps(genotype_to_dict(result.genotype), indent=1) + "\n")
-    plot_genotype(result.genotype, out["cells"], title=title)
+    drawn = draw_cells(result.genotype, run_dir / CELLS_FILE, title=title)
+    out.update({"cells": drawn["cells"], "cells_normal": drawn["normal"], "cells_reduce": drawn["reduce"]})
     info = {"genotype": genotype_to_dict(result.genotype), "ops": result.ops, "probs": result.probs,
             **{k: v for k, v in result.info.items()}}
     out["info"].write_text(json.dumps(info, indent=1, default=str) + "\n")
@@ -213,6 +214,21 @@ def check_dataset_name(name: str) -> None:
     known = list_sources()
     if name not in known:
         raise UserError(f"unknown dataset {name!r}; known: {', '.join(known)}")
+
+
+def check_derive_inputs(post: Posterior, dataset: str | None, tasks: int | None) -> None:
+    """:class:`UserError` for a combination :func:`derive` cannot serve (checked before anything is written).
+
+    Example:
+        >>> # check_derive_inputs(load_posterior("runs/meta-train-x"), None, None)  -> UserError: pass --dataset
+    """
+    if dataset is not None:
+        check_dataset_name(dataset)
+    elif tasks is not None:
+        raise UserError("--tasks K needs --dataset NAME (the tasks are sampled from that dataset)")
+    elif post.kind != "adapt":
+        raise UserError(f"{post.path} is a {post.kind} checkpoint: pass --dataset NAME to adapt it first "
+                        "(or give an adapt run directory)")
 
 
 def derive(cfg: ExperimentConfig | None, checkpoint: str | Path, *, dataset: str | None = None,
@@ -234,14 +250,9 @@ def derive(cfg: ExperimentConfig | None, checkpoint: str | Path, *, dataset: str
     if cfg is None:
         cfg = config_from_dict(post.config, origin=f"config of {post.path}")
     base = {"checkpoint": str(post.path), "checkpoint_kind": post.kind, "meta_rounds": post.rounds}
+    check_derive_inputs(post, dataset, tasks)
     if dataset is None:
-        if tasks is not None:
-            raise UserError("--tasks K needs --dataset NAME (the tasks are sampled from that dataset)")
-        if post.kind != "adapt":
-            raise UserError(f"{post.path} is a {post.kind} checkpoint: pass --dataset NAME to adapt it first "
-                            "(or give an adapt run directory)")
         return derive_from_state(post.W, post.space, **base)
-    check_dataset_name(dataset)
     cfg = cfg.model_copy(deep=True)
     cfg.adapt.dataset = dataset
     if tasks is not None:

@@ -1,79 +1,94 @@
-"""PNG diagrams of a genotype's normal and reduction cells (matplotlib, no graphviz needed).
+"""PNG diagrams of a genotype's cells: one per cell type and a combined one.
 
-Layout: the two cell inputs on the left, the K intermediate nodes in a column each further right,
-the output on the far right; every kept (op, input) pair is an arrow labelled with its op.
+Graphviz's ``dot`` (Debian package ``graphviz``; ``make`` installs it) draws DARTS-style diagrams
+(:mod:`base_dist.space.diagram_dot`); without it the matplotlib drawing of
+:mod:`base_dist.space.diagram_mpl` is used. Either way the op labels never overlap and parallel
+edges are drawn apart.
+
+Files for ``path = run/cells.png``: ``run/cells.png`` (both cells), ``run/cells_normal.png`` and
+``run/cells_reduce.png``.
+
+Example:
+    >>> from base_dist.space.genotypes import get_genotype
+    >>> sorted(draw_cells(get_genotype("darts_v2"), "/tmp/doc-cells/cells.png"))
+    ['cells', 'normal', 'reduce']
 """
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from pathlib import Path
+from typing import Literal
 
 from base_dist.space.genotypes import Genotype, Pair
 
-# One colour per op family so a reader sees convolutions vs pools vs skips at a glance.
-OP_COLOURS = {"sep": "tab:blue", "dil": "tab:purple", "max": "tab:red", "avg": "tab:orange",
-              "skip": "tab:green", "none": "tab:gray"}
+Engine = Literal["auto", "graphviz", "matplotlib"]
+CELL_TITLES = {"normal": "normal cell", "reduce": "reduction cell"}
 
 
-def _colour(op: str) -> str:
-    return OP_COLOURS.get(op.split("_")[0], "black")
+def cell_list(genotype: Genotype, kinds: Sequence[str] = ("normal", "reduce")) -> list[tuple[str, list[Pair], list[int]]]:
+    """``(title, pairs, concat)`` of the chosen cell types of ``genotype``.
+
+    Example:
+        >>> from base_dist.space.genotypes import get_genotype
+        >>> [t for t, _, _ in cell_list(get_genotype("darts_v2"))]
+        ['normal cell', 'reduction cell']
+    """
+    pick = {"normal": (genotype.normal, genotype.normal_concat), "reduce": (genotype.reduce, genotype.reduce_concat)}
+    return [(CELL_TITLES[k], list(pick[k][0]), list(pick[k][1])) for k in kinds]
 
 
-def _draw_cell(ax, pairs: list[Pair], concat: list[int], title: str) -> None:
-    nodes = len(pairs) // 2
-    pos = {0: (0.0, 1.0), 1: (0.0, -1.0)}
-    for k in range(nodes):
-        pos[k + 2] = (1.0 + k, 1.5 - 3.0 * k / max(nodes - 1, 1))
-    out = (nodes + 1.2, 0.0)
-    names = {0: "c_{k-2}", 1: "c_{k-1}", **{k + 2: str(k) for k in range(nodes)}}
-    for k in range(nodes):
-        for slot, (op, src) in enumerate(pairs[2 * k: 2 * k + 2]):
-            (x0, y0), (x1, y1) = pos[src], pos[k + 2]
-            bend = 0.25 if slot else -0.25  # two arrows from one input stay apart
-            ax.annotate("", xy=(x1, y1), xytext=(x0, y0),
-                        arrowprops={"arrowstyle": "->", "color": _colour(op), "lw": 1.4,
-                                    "connectionstyle": f"arc3,rad={bend}"})
-            mx, my = (x0 + x1) / 2, (y0 + y1) / 2 + bend * 0.6
-            ax.text(mx, my, op, fontsize=7, color=_colour(op), ha="center", va="center",
-                    bbox={"boxstyle": "round,pad=0.1", "fc": "white", "ec": "none", "alpha": 0.8})
-    for idx in concat:
-        x0, y0 = pos[idx]
-        ax.annotate("", xy=out, xytext=(x0, y0), arrowprops={"arrowstyle": "->", "color": "0.75", "lw": 0.8})
-    for idx, (x, y) in pos.items():
-        face = "lightsteelblue" if idx < 2 else "lightyellow"
-        ax.text(x, y, names[idx], ha="center", va="center", fontsize=9,
-                bbox={"boxstyle": "round", "fc": face, "ec": "black"})
-    ax.text(*out, "c_{k}", ha="center", va="center", fontsize=9,
-            bbox={"boxstyle": "round", "fc": "lightgreen", "ec": "black"})
-    ax.set_title(title)
-    ax.set_xlim(-0.6, nodes + 1.8)
-    ax.set_ylim(-2.0, 2.0)
-    ax.axis("off")
+def resolve_engine(engine: Engine = "auto") -> Literal["graphviz", "matplotlib"]:
+    """``auto`` is graphviz when ``dot`` is on PATH, else matplotlib.
+
+    Example:
+        >>> resolve_engine("matplotlib")
+        'matplotlib'
+    """
+    if engine != "auto":
+        return engine
+    from base_dist.space.diagram_dot import dot_path
+
+    return "graphviz" if dot_path() else "matplotlib"
+
+
+def _draw(cells: list[tuple[str, list[Pair], list[int]]], path: Path, title: str | None, engine: str) -> Path:
+    if engine == "graphviz":
+        from base_dist.space.diagram_dot import graph_dot, render_png
+
+        return render_png(graph_dot(cells, title), path)
+    from base_dist.space.diagram_mpl import cells_figure
+
+    tmp = path.with_name(path.name + ".tmp.png")
+    cells_figure(cells, title).savefig(tmp)
+    tmp.replace(path)
+    return path
+
+
+def draw_cells(genotype: Genotype, path: str | Path, title: str | None = None,
+               engine: Engine = "auto") -> dict[str, Path]:
+    """Write the combined diagram at ``path`` and one per cell type beside it; returns the paths.
+
+    Example:
+        >>> from base_dist.space.genotypes import get_genotype
+        >>> draw_cells(get_genotype("base_cifar10"), "/tmp/doc-cells/c.png", engine="matplotlib")["normal"].name
+        'c_normal.png'
+    """
+    out = Path(path)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    kind = resolve_engine(engine)
+    paths = {"cells": _draw(cell_list(genotype), out, title, kind)}
+    for cell in ("normal", "reduce"):
+        paths[cell] = _draw(cell_list(genotype, [cell]), out.with_name(f"{out.stem}_{cell}{out.suffix}"), title, kind)
+    return paths
 
 
 def plot_genotype(genotype: Genotype, path: str | Path, title: str | None = None) -> Path:
-    """Write a PNG with the normal cell above the reduction cell; returns the path.
+    """:func:`draw_cells`, returning the combined diagram's path.
 
     Example:
         >>> from base_dist.space.genotypes import get_genotype
         >>> plot_genotype(get_genotype("darts_v2"), "/tmp/darts_v2.png").suffix
         '.png'
     """
-    import matplotlib
-
-    matplotlib.use("Agg")  # headless: no display on clusters or CI
-    import matplotlib.pyplot as plt
-
-    fig, axes = plt.subplots(2, 1, figsize=(8, 7))
-    _draw_cell(axes[0], list(genotype.normal), list(genotype.normal_concat), "normal cell")
-    _draw_cell(axes[1], list(genotype.reduce), list(genotype.reduce_concat), "reduction cell")
-    if title:
-        fig.suptitle(title)
-    fig.tight_layout()
-    out = Path(path)
-    out.parent.mkdir(parents=True, exist_ok=True)
-    tmp = out.with_name(out.name + ".tmp.png")
-    fig.savefig(tmp, dpi=110)
-    plt.close(fig)
-    tmp.replace(out)
-    return out
+    return draw_cells(genotype, path, title)["cells"]

@@ -3,7 +3,8 @@
 Validates the inputs before anything is written, opens the MLflow run (driver only), runs the loop
 (:func:`base_dist.train.loop.fit` here, or :func:`base_dist.train.ray_train.fit_with_ray` when
 ``train.workers >= 1``), profiles the network (parameters without the auxiliary head, MACs) and
-writes ``run_dir/metrics.json`` and ``run_dir/genotype.json``.
+writes ``run_dir/metrics.json``, ``genotype.json`` and ``profile.json``; with MLflow on, logs them, the
+config and the network as an MLflow model (:func:`base_dist.train.export.log_network_model`).
 
 Example:
     >>> from base_dist.config import load_config
@@ -33,11 +34,15 @@ from base_dist.track.checkpoint import CHECKPOINT_SUBDIR, CheckpointStore
 from base_dist.track.mlflow_logger import NullTracker, start_tracker
 from base_dist.track.progress import estimate_eta, format_duration
 from base_dist.track.rundir import check_run_dir
+from base_dist.train.export import log_network_model
 from base_dist.train.inputs import load_train_data
 from base_dist.train.loop import fit
+from base_dist.train.state import GENOTYPE_FILE
 
 log = logging.getLogger(__name__)
 METRICS_FILE = "metrics.json"
+PROFILE_FILE = "profile.json"
+CONFIG_FILE = "config.yaml"  # written by train.state.write_train_inputs once a resume is accepted
 
 
 @dataclass
@@ -152,11 +157,16 @@ def train(cfg: ExperimentConfig, run_dir: str | Path, resume: bool = False, stop
         prof = profile_genotype(genotype, channels=t.channels, layers=t.layers, num_classes=summary["num_classes"],
                                 image_size=t.image_size, in_channels=summary["in_channels"], macro=t.macro)
         metrics = _metrics(cfg, summary, prof, time.perf_counter() - wall0, run_dir)
+        (run_dir / PROFILE_FILE).write_text(json.dumps({**prof.as_dict(), "image_size": t.image_size,
+                                                        "in_channels": summary["in_channels"]}, indent=1) + "\n")
+        metrics["mlflow_model_uri"] = log_network_model(tracker, run_dir, cfg.tracking.registered_model)
+        metrics["mlflow_tracking_uri"] = tracker.tracking_uri
         (run_dir / METRICS_FILE).write_text(json.dumps(metrics, indent=1) + "\n")
         final = {"test_acc": metrics["test_acc"], "test_loss": metrics["test_loss"], "params": float(prof.params),
                  "macs": float(prof.macs), "wall_s": metrics["wall_s"], "train_s": metrics["train_s"]}
         tracker.log_metrics({k: v for k, v in final.items() if math.isfinite(v)}, step=metrics["epochs_done"])
-        tracker.log_artifact(run_dir / METRICS_FILE)
+        for name in (METRICS_FILE, GENOTYPE_FILE, CONFIG_FILE, PROFILE_FILE):
+            tracker.log_artifact(run_dir / name)
         status = "FINISHED"
     except KeyboardInterrupt:
         status = "KILLED"

@@ -26,16 +26,17 @@ from typing import Any
 import torch
 from torch import Tensor, nn
 
-from base_dist.config import ExperimentConfig, config_to_dict
-from base_dist.space.genotypes import Genotype, genotype_to_dict
+from base_dist.config import ExperimentConfig, config_from_dict, config_to_dict
+from base_dist.errors import UserError
+from base_dist.space.genotypes import Genotype, genotype_from_dict, genotype_to_dict
 from base_dist.space.network import Network, create_network
-from base_dist.track.checkpoint import CHECKPOINT_SUBDIR, CheckpointStore
+from base_dist.track.checkpoint import CHECKPOINT_SUBDIR, CheckpointStore, load_checkpoint
 from base_dist.track.rundir import write_config
 from base_dist.utils import derive_seed
 
 GENOTYPE_FILE = "genotype.json"
-__all__ = ["GENOTYPE_FILE", "KEEP_CHECKPOINTS", "Resumed", "WithAux", "build_network", "checkpoint_meta", "load_resume",
-           "network_signature", "save_train_checkpoint",
+__all__ = ["GENOTYPE_FILE", "KEEP_CHECKPOINTS", "Resumed", "TrainedNetwork", "WithAux", "build_network",
+           "checkpoint_meta", "load_resume", "load_trained_network", "network_signature", "save_train_checkpoint",
            "write_train_inputs"]
 
 KEEP_CHECKPOINTS = 2  # the newest, plus one to fall back on if the newest was cut short
@@ -164,3 +165,60 @@ def checkpoint_meta(cfg: ExperimentConfig, genotype: Genotype, signature: str, h
     """
     return {"kind": "train", "signature": signature, "config": config_to_dict(cfg),
             "genotype": genotype_to_dict(genotype), "history": history, "train_s": float(train_s)}
+
+
+@dataclass
+class TrainedNetwork:
+    """A trained full network (eval mode, on the CPU) with what made it: config, genotype, input and output sizes."""
+
+    net: Network
+    cfg: ExperimentConfig
+    genotype: Genotype
+    in_channels: int
+    num_classes: int
+    epochs_done: int
+    path: Path
+
+    @property
+    def input_shape(self) -> tuple[int, int, int]:
+        """``(channels, size, size)`` of one input image."""
+        return self.in_channels, self.cfg.train.image_size, self.cfg.train.image_size
+
+
+def _io_sizes(model: dict[str, Tensor], macro: str) -> tuple[int, int]:
+    """``(in_channels, num_classes)`` read off the first stem convolution and the classifier."""
+    stem = model.get("stem.0.weight" if macro == "cifar" else "stem.stem0.0.weight")
+    head = model.get("classifier.weight")
+    if stem is None or head is None or stem.dim() != 4 or head.dim() != 2:
+        raise UserError("not a full-network checkpoint (no stem convolution or classifier)")
+    return int(stem.shape[1]), int(head.shape[0])
+
+
+def load_trained_network(run_dir: str | Path) -> TrainedNetwork:
+    """The network of a ``train`` run (its newest good checkpoint), rebuilt with :func:`build_network`.
+
+    Raises :class:`UserError` with one line when ``run_dir`` holds no train checkpoint or the
+    checkpoint does not match the network its own config and genotype describe.
+
+    Example:
+        >>> # t = load_trained_network("runs/train-x"); t.net(torch.zeros(1, *t.input_shape)).shape
+    """
+    run_dir = Path(run_dir)
+    if not (run_dir / CHECKPOINT_SUBDIR).is_dir():
+        raise UserError(f"{run_dir}: not a train run directory (no {CHECKPOINT_SUBDIR}/; run base-dist train first)")
+    ckpt = load_checkpoint(run_dir)
+    if ckpt.meta.get("kind") != "train" or "model" not in ckpt.tensors:
+        raise UserError(f"{ckpt.path}: a {ckpt.meta.get('kind', 'unknown')} checkpoint, not a train one")
+    cfg = config_from_dict(dict(ckpt.meta.get("config") or {}), origin=f"config of {ckpt.path}")
+    genotype = genotype_from_dict(ckpt.meta.get("genotype"), origin=f"genotype of {ckpt.path}")
+    try:
+        in_channels, num_classes = _io_sizes(ckpt.tensors["model"], cfg.train.macro)
+    except UserError as err:
+        raise UserError(f"{ckpt.path}: {err}") from err
+    net = build_network(cfg, genotype, in_channels, num_classes)
+    if network_signature(cfg, genotype, net.state_dict(), in_channels, num_classes) != ckpt.signature:
+        raise UserError(f"{ckpt.path}: the weights do not match the network of its config and genotype")
+    net.load_state_dict(ckpt.tensors["model"])
+    epochs = int(ckpt.tensors.get("sched", {}).get("epoch", torch.tensor(ckpt.round)))
+    return TrainedNetwork(net=net.eval(), cfg=cfg, genotype=genotype, in_channels=in_channels,
+                          num_classes=num_classes, epochs_done=epochs, path=ckpt.path)

@@ -100,3 +100,29 @@ def test_pretrain_arm_starts_from_the_scratch_W_and_adapts(tiny, tmp_path):
                               pretrained=tmp_path / "p1")
     assert PRETRAINED in res.curves["digits"] and "prior - pretrained" in res.table
     assert "prior - scratch | 2 |" in res.table
+
+
+def test_experiment_with_mlflow_is_one_run_tree(tmp_path, monkeypatch):
+    import argparse
+
+    from mlflow import MlflowClient
+
+    from base_dist.report.common import run_experiment
+    from base_dist.report.fast_adaptation import run_fast_adaptation
+    from tests.conftest import CONFIGS
+
+    monkeypatch.delenv("MLFLOW_TRACKING_URI", raising=False)
+    torch.set_num_threads(1)
+    cfg = load_config(CONFIGS / "tiny.yaml", ["adapt.max_train_images=32", "adapt.max_val_images=32", "meta.rounds=1"])
+    args = argparse.Namespace(run_dir=tmp_path, checkpoint=None, mlflow=True)
+    prior, res = run_experiment(cfg, args, "fast-adaptation", lambda p: run_fast_adaptation(
+        cfg, p, seeds=[0], datasets=["digits"], run_dir=tmp_path))
+    client = MlflowClient(tracking_uri=f"sqlite:///{tmp_path}/mlflow.db")
+    runs = client.search_runs([e.experiment_id for e in client.search_experiments()])
+    parent = [r for r in runs if "mlflow.parentRunId" not in r.data.tags]
+    assert [r.info.run_name for r in parent] == ["tiny-exp-fast-adaptation"] and len(runs) == 3
+    stages = {r.data.tags["stage"]: r for r in runs if r.data.tags.get("mlflow.parentRunId") == parent[0].info.run_id}
+    assert set(stages) == {"meta-train", "fast-adaptation"}
+    exp = stages["fast-adaptation"]
+    assert exp.data.tags["input.prior.run_id"] == stages["meta-train"].info.run_id
+    assert {"fast_adaptation_digits.png", "table.md"} <= {a.path for a in client.list_artifacts(exp.info.run_id)}
