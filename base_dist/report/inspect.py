@@ -78,8 +78,8 @@ def verdict(rows: Sequence[dict[str, float]], *, tasks_per_round: int, n_ops: in
     if math.isfinite(coh):
         if coh < 1.2 * noise:
             lines.append(f"deltas are noise: cell-weight coherence {coh:.3f} vs {noise:.3f} for orthogonal deltas "
-                         f"(C={tasks_per_round}); raise meta.inner_steps or meta.inner_lr_weights, or "
-                         "meta.tasks_per_round")
+                         f"(C={tasks_per_round}), so what W learns builds up only over many rounds; raise "
+                         "meta.inner_steps or meta.inner_lr_weights, or meta.tasks_per_round")
         else:
             lines.append(f"deltas share a direction: cell-weight coherence {coh:.3f} (noise level {noise:.3f})")
     gain = s["adapt_gain_last"]
