@@ -43,7 +43,7 @@ def _commands(finished_run: Path) -> dict[str, list[str]]:
     return {
         "meta-train": ["meta-train", "--config", str(TINY)],
         "adapt": ["adapt", "--from-scratch", "--config", str(TINY)],
-        "derive": ["derive", "--checkpoint", str(finished_run)],
+        "derive": ["derive", "--checkpoint", str(finished_run), "--dataset", "digits"],
         "train": ["train", "--config", str(TINY)],
         "tune": ["tune", "--config", str(TINY), "--space", str(ROOT / "jobs" / "configs" / "tune_tiny.yaml")],
         "demo": ["demo", "--quick"],
