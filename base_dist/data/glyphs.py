@@ -97,8 +97,10 @@ class GlyphParams:
     scripts: tuple[str, ...] = tuple(SCRIPTS)
     version: int = 1  # bump when the rendering changes
 
-    def key(self, fonts: list[str]) -> str:
-        blob = json.dumps({**asdict(self), "fonts": fonts}, sort_keys=True).encode()
+    def key(self, fonts: list[Path]) -> str:
+        """Hash of the parameters and of the fonts' *contents* (another package version is another set)."""
+        digests = [hashlib.blake2b(f.read_bytes(), digest_size=8).hexdigest() for f in fonts]
+        blob = json.dumps({**asdict(self), "fonts": digests}, sort_keys=True).encode()
         return hashlib.blake2b(blob, digest_size=6).hexdigest()
 
 
@@ -226,7 +228,7 @@ def build_glyphs(params: GlyphParams = GlyphParams(), fonts: list[Path] | None =
 
 
 def cache_path(cache_dir: Path, params: GlyphParams, fonts: list[Path]) -> Path:
-    return cache_dir / f"glyphs-{params.key([f.name for f in fonts])}.npz"
+    return cache_dir / f"glyphs-{params.key(fonts)}.npz"
 
 
 def load_glyphs(cache_dir: Path, params: GlyphParams = GlyphParams()) -> GlyphSet:

@@ -210,6 +210,9 @@ def check_second_order(cfg: ExperimentConfig) -> None:
     """Raise :class:`UserError` for option combinations the second-order path does not support."""
     if cfg.meta.second_order and cfg.meta.inner_optimizer != "sgd":
         raise UserError("meta.second_order=true needs meta.inner_optimizer=sgd (Adam is not unrolled)")
+    if cfg.meta.second_order and cfg.space.bayes.kl_prior == "meta":
+        raise UserError("meta.second_order=true with space.bayes.kl_prior=meta: the anchored prior is detached, so "
+                        "the meta-gradient would miss its dependence on W; use kl_prior=fixed")
 
 
 __all__ = ["TaskResult", "configure_process", "task_seed", "task_spec", "task_specs_for_round", "run_task",

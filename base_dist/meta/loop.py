@@ -94,6 +94,10 @@ def build_model(cfg: ExperimentConfig, device: torch.device | str = "cpu") -> nn
     return create_metanet(cfg.space, seed=init_seed(cfg)).to(device)
 
 
+# Space settings added after checkpoints existed, with their defaults (see space_signature).
+ADDED_SPACE_FIELDS = {("arch", "eval_mode"): "auto", ("bayes", "kl_prior"): "fixed"}
+
+
 def space_signature(cfg: ExperimentConfig, W: dict[str, Tensor]) -> str:
     """A short hash of the search-space config and of W's names and shapes.
 
@@ -106,7 +110,11 @@ def space_signature(cfg: ExperimentConfig, W: dict[str, Tensor]) -> str:
         16
     """
     h = hashlib.blake2b(digest_size=8)
-    h.update(json.dumps(cfg.space.model_dump(mode="json"), sort_keys=True).encode())
+    space = cfg.space.model_dump(mode="json")
+    for (section, key), default in ADDED_SPACE_FIELDS.items():
+        if space[section].get(key) == default:
+            del space[section][key]  # hashed only when set: runs from before the field was added still resume
+    h.update(json.dumps(space, sort_keys=True).encode())
     for k, v in W.items():
         h.update(f"{k}:{tuple(v.shape)};".encode())
     return h.hexdigest()
@@ -172,7 +180,7 @@ def _load_resume(run_dir: Path, cfg: ExperimentConfig, W: dict[str, Tensor], sig
 # Settings that may change on resume without changing what the remaining rounds compute.
 RESUME_NEUTRAL = ("name", "device", "tracking.", "dist.workers", "dist.address", "dist.num_cpus_per_worker",
                   "dist.num_gpus_per_worker", "dist.max_task_retries", "dist.task_timeout_s", "dist.dashboard_host",
-                  "meta.checkpoint_every", "meta.keep_checkpoints", "adapt.", "train.")
+                  "meta.checkpoint_every", "meta.keep_checkpoints", "meta.eval_before_inner", "adapt.", "train.")
 
 
 def config_changes(saved: dict[str, Any], cfg: ExperimentConfig) -> list[str]:

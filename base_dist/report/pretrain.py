@@ -15,16 +15,18 @@ Example:
 
 from __future__ import annotations
 
+import json
 import logging
 import time
+from collections import OrderedDict
 from pathlib import Path
 
 import torch
 
-from base_dist.config import ExperimentConfig
+from base_dist.config import DataConfig, ExperimentConfig, MetaConfig, SpaceConfig
 from base_dist.data import TaskDistribution, create_source
 from base_dist.data.tasks import source_root
-from base_dist.meta.adapt import load_meta_state
+from base_dist.meta.engine import configure_process
 from base_dist.meta.heads import extend_space
 from base_dist.meta.inner import make_optimizers, optimizer_step
 from base_dist.meta.loop import init_seed, save_meta_checkpoint, space_signature
@@ -83,11 +85,12 @@ def pretrain(cfg: ExperimentConfig, steps: int, run_dir: Path, save_every: int |
     starts from exactly the scratch arm's seeded W. ``save_every`` also keeps a checkpoint every
     that many steps (``ckpt-<step>``), so one run serves priors of several lengths.
     """
-    torch.set_num_threads(cfg.dist.torch_threads)
+    configure_process(cfg)
     device = resolve_device(cfg.device)
     data = PooledBatches(cfg)
     channels = cfg.space.heads[0].in_channels
     space, _ = extend_space(cfg.space, cfg.space.heads[0].image_size, channels, data.n_classes)
+    space.bayes.kl_prior = "fixed"  # there is no meta-learned Gaussian to stay near: plain supervised training
     model = create_metanet(space, seed=init_seed(cfg)).to(device)
     groups = make_optimizers(model, cfg.meta.inner_optimizer, cfg.meta.inner_lr_weights, cfg.meta.inner_lr_arch,
                              cfg.meta.inner_momentum)
@@ -98,7 +101,7 @@ def pretrain(cfg: ExperimentConfig, steps: int, run_dir: Path, save_every: int |
     store = CheckpointStore(run_dir / CHECKPOINT_SUBDIR, keep=steps // save_every + 1 if save_every else 1)
 
     def save(done: int) -> Path:
-        W = type(get_state(model))((k, v.detach().to("cpu", torch.float32)) for k, v in model.named_parameters())
+        W = OrderedDict((k, v.to("cpu", torch.float32)) for k, v in get_state(model).items())
         return save_meta_checkpoint(store, out_cfg, done, W, {}, space_signature(out_cfg, W), kind="pretrain")
 
     t0 = time.perf_counter()
@@ -113,21 +116,20 @@ def pretrain(cfg: ExperimentConfig, steps: int, run_dir: Path, save_every: int |
         if step % 500 == 0:
             log.info("pretrain step %d/%d | loss %.3f | %.0f s", step, steps, float(loss.detach()),
                      time.perf_counter() - t0)
-    (run_dir / "pretrain.json").write_text(
-        f'{{"steps": {steps}, "classes": {data.n_classes}, "seconds": {time.perf_counter() - t0:.1f}}}\n')
+    record = {"steps": steps, "classes": data.n_classes, "seconds": round(time.perf_counter() - t0, 1)}
+    (run_dir / "pretrain.json").write_text(json.dumps(record) + "\n")
     return save(steps)
 
 
 def prior_space_config(checkpoint: str | Path, cfg: ExperimentConfig) -> ExperimentConfig:
-    """``cfg`` with the space and data of the meta-prior ``checkpoint`` (so both arms share a supernet)."""
-    _, space, _, _ = load_meta_state(checkpoint)
+    """``cfg`` with the seed, space, data and meta settings of the meta-prior ``checkpoint``.
+
+    The seed matters: :func:`pretrain` then starts from exactly the W the prior was meta-trained from.
+    """
     saved = load_checkpoint(checkpoint).meta.get("config") or {}
     out = cfg.model_copy(deep=True)
-    out.space = space
-    from base_dist.config import DataConfig, MetaConfig
-
-    if "data" in saved:
-        out.data = DataConfig.model_validate(saved["data"])
-    if "meta" in saved:
-        out.meta = MetaConfig.model_validate(saved["meta"])
+    out.seed = int(saved.get("seed", out.seed))
+    out.space = SpaceConfig.model_validate(saved.get("space", out.space.model_dump()))
+    out.data = DataConfig.model_validate(saved.get("data", out.data.model_dump()))
+    out.meta = MetaConfig.model_validate(saved.get("meta", out.meta.model_dump()))
     return out

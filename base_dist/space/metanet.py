@@ -216,9 +216,9 @@ class MetaNetwork(nn.Module):
         # One KL over the concatenation, not ~1000 small per-layer graphs: in hard mode those dominated the step.
         mu, sigma = self._posterior_flat()
         if b.kl_prior == "meta":
-            if self._prior is None:
-                self.anchor_prior()
-            prior_mu, prior_sigma = self._prior  # type: ignore[misc]
+            if self._prior is None:  # a silent anchor here would hide a caller that forgot where W starts
+                raise RuntimeError("space.bayes.kl_prior=meta: call anchor_prior() where the task starts from W")
+            prior_mu, prior_sigma = self._prior
             return gaussian_kl(mu, sigma, prior_mu, prior_sigma)
         return gaussian_kl(mu, sigma, b.prior_mu, b.prior_sigma)
 

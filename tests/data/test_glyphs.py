@@ -7,8 +7,17 @@ import unicodedata
 import numpy as np
 import pytest
 
-from base_dist.data.glyphs import HOLDOUT_SCRIPTS, SPLITS, VAL_SCRIPTS, GlyphParams, build_glyphs, load_glyphs
+from base_dist.data.glyphs import (
+    HOLDOUT_SCRIPTS,
+    SPLITS,
+    VAL_SCRIPTS,
+    GlyphParams,
+    available_fonts,
+    build_glyphs,
+    load_glyphs,
+)
 
+pytestmark = pytest.mark.skipif(len(available_fonts()) < 2, reason="the glyph fonts are not installed (make data)")
 SMALL = GlyphParams(max_per_script=4, images_per_class=6, scripts=("latin", "greek", "cyrillic", "cherokee", "lao"))
 
 

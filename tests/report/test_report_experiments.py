@@ -81,7 +81,9 @@ def test_update_section_replaces_in_place(tmp_path):
 
 
 def test_pretrain_arm_starts_from_the_scratch_W_and_adapts(tiny, tmp_path):
+    from base_dist.config import config_from_dict
     from base_dist.meta.loop import build_model
+    from base_dist.report.common import with_seed
     from base_dist.report.fast_adaptation import PRETRAINED, run_fast_adaptation
     from base_dist.report.pretrain import budget_steps, pretrain, prior_space_config
     from base_dist.track.checkpoint import load_checkpoint
@@ -89,10 +91,12 @@ def test_pretrain_arm_starts_from_the_scratch_W_and_adapts(tiny, tmp_path):
     cfg, ckpt = tiny
     steps = budget_steps(ckpt)
     assert steps == 1 * cfg.meta.tasks_per_round * cfg.meta.inner_steps
-    pcfg = prior_space_config(ckpt, cfg)
+    pcfg = prior_space_config(ckpt, with_seed(cfg, 5))  # the prior's seed wins over the experiment's
+    assert pcfg.seed == cfg.seed
     zero = load_checkpoint(pretrain(pcfg, 0, tmp_path / "p0")).tensors["W"]
-    scratch = build_model(pcfg).state_dict()
-    assert all(torch.equal(zero[k], scratch[k]) for k in scratch)  # same init as the scratch arm
+    prior_init = build_model(config_from_dict(load_checkpoint(ckpt).meta["config"])).state_dict()
+    assert all(torch.equal(zero[k], prior_init[k]) for k in prior_init)  # the W the prior started from
+    scratch = prior_init
     assert any(k.startswith("classifiers.way") and k not in scratch for k in zero)  # + the pooled classifier
     trained = load_checkpoint(pretrain(pcfg, steps, tmp_path / "p1")).tensors["W"]
     assert any(not torch.equal(trained[k], zero[k]) for k in scratch)

@@ -54,7 +54,9 @@ def _source(name: str, root: Path, glyphs: GlyphSet, classes: tuple[int, ...], *
     relabel[list(classes)] = np.arange(len(classes))
     keep = relabel[glyphs.labels] >= 0
     x, y = glyphs.images[keep], relabel[glyphs.labels[keep]]
-    rank = np.arange(len(y)) - np.searchsorted(y, y)  # position of an image inside its class (y is sorted)
+    if np.any(np.diff(y) < 0):
+        raise ValueError("glyph images must be grouped by class in ascending order")
+    rank = np.arange(len(y)) - np.searchsorted(y, y)  # position of an image inside its class
     train = rank < TRAIN_PER_CLASS
     names = [glyphs.class_names[c] for c in classes]
     return make_source(name, root, names, {"train": (x[train], y[train]), "test": (x[~train], y[~train])}, **kwargs)
