@@ -335,7 +335,7 @@ def _parse_value(text: str) -> Any:
     except yaml.YAMLError:
         return text
     except RecursionError as err:  # PyYAML composes recursively
-        raise UserError(f"--set value {text[:40]!r}...: nested too deeply") from err
+        raise UserError(f"override value {text[:40]!r}...: nested too deeply", option="set") from err
 
 
 def read_text(path: str | os.PathLike, what: str) -> str:
@@ -386,16 +386,16 @@ def apply_overrides(data: dict[str, Any], overrides: list[str]) -> dict[str, Any
     """
     for item in overrides:
         if "=" not in item:
-            raise UserError(f"--set {item!r}: expected KEY=VALUE, e.g. --set meta.inner_steps=5")
+            raise UserError(f"override {item!r}: expected KEY=VALUE, e.g. meta.inner_steps=5", option="set")
         key, value = item.split("=", 1)
         parts = key.strip().split(".")
         if not all(parts):
-            raise UserError(f"--set {item!r}: empty key segment")
+            raise UserError(f"override {item!r}: empty key segment", option="set")
         node = data
         for part in parts[:-1]:
             child = node.setdefault(part, {})
             if not isinstance(child, dict):
-                raise UserError(f"--set {key}: {part} is not a section")
+                raise UserError(f"override {key}: {part} is not a section", option="set")
             node = child
         node[parts[-1]] = _parse_value(value)
     return data

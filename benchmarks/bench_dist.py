@@ -67,15 +67,14 @@ class PeakRSS:
 
 def run(workers: int, rounds: int, tasks: int, extra: list[str], run_dir: Path) -> dict[str, float]:
     from base_dist.config import load_config
-    from base_dist.dist.driver import run_distributed
-    from base_dist.meta.loop import meta_train
+    from base_dist.distributed import create_trainer
 
     cfg = load_config(DEMO, ["device=cpu", "tracking.mlflow=true", f"meta.rounds={rounds}",
                              f"meta.tasks_per_round={tasks}", f"dist.workers={workers}", "dist.torch_threads=1",
                              "dist.num_cpus_per_worker=1", f"meta.checkpoint_every={rounds}", *extra])
     t0 = time.perf_counter()
     with PeakRSS() as mem:
-        res = run_distributed(cfg, run_dir, progress=False) if workers else meta_train(cfg, run_dir, progress=False)
+        res = create_trainer(cfg, run_dir).run()  # in process at 0 workers, Ray otherwise
     total = time.perf_counter() - t0
     W_bytes = sum(v.numel() * v.element_size() for v in res.W.values())
     steady = res.history[1:] or res.history  # round 0 includes worker start-up and data loading

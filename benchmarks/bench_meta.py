@@ -35,8 +35,8 @@ from pathlib import Path
 
 import torch
 
+from base_dist import meta_train
 from base_dist.config import load_config
-from base_dist.meta.loop import meta_train
 
 ROOT = Path(__file__).resolve().parents[1]
 DEMO = ROOT / "jobs" / "configs" / "demo.yaml"

@@ -9,15 +9,17 @@ PKG = Path(__file__).resolve().parents[1] / "base_dist"
 
 # Layer rank of each top-level module/sub-package; equal ranks may not import each other.
 RANK = {
-    "errors": 0, "config": 0, "utils": 0, "ray_cluster": 0, "__init__": 0, "__main__": 7,
+    "errors": 0, "config": 0, "utils": 0, "ray_cluster": 0,
     "space": 1, "data": 1,
     "track": 2,
     "meta": 3, "train": 3,
-    "dist": 4,
+    "distributed": 4,
     "report": 5, "tune": 5,
-    "cli": 6,
+    "api": 6,
+    "cli": 7,
+    "__init__": 8, "__main__": 8,  # the package facade re-exports the API
 }
-BASE_OK = {"errors", "config", "utils", "ray_cluster", "__init__"}  # layer-0 modules may import each other
+BASE_OK = {"errors", "config", "utils", "ray_cluster"}  # layer-0 modules may import each other
 
 
 def _layer_of(path: Path) -> str:
@@ -34,6 +36,8 @@ def _imported_layers(path: Path) -> set[str]:
             names = [a.name for a in node.names]
         elif isinstance(node, ast.ImportFrom) and node.module and node.level == 0:
             names = [node.module]
+            if node.module == "base_dist":  # `from base_dist import api` imports the layer `api`
+                names = [f"base_dist.{a.name}" for a in node.names if a.name in RANK]
         for name in names:
             parts = name.split(".")
             if parts[0] == "base_dist" and len(parts) > 1:

@@ -75,7 +75,7 @@ def main(argv: list[str] | None = None) -> int:
     except (UserError, click.ClickException) as exc:
         if debug:
             traceback.print_exc()
-        message = exc.format_message() if isinstance(exc, click.ClickException) else str(exc)
+        message = exc.format_message() if isinstance(exc, click.ClickException) else exc.cli_message()
         click.echo(f"base-dist: error: {message}", err=True)
         return 2
     except Exception as exc:  # a bug, not bad input: say so, keep the traceback behind --debug

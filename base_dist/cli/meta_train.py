@@ -1,4 +1,4 @@
-"""`base-dist meta-train`: BASE Algorithm 1 (issue 5 in process; issue 6 distributed).
+"""`base-dist meta-train`: BASE Algorithm 1, in process or on Ray workers (``dist.workers``).
 
 Example:
     $ base-dist meta-train --config jobs/configs/tiny.yaml --set dist.workers=0 --run-dir runs/tiny
@@ -9,12 +9,10 @@ from __future__ import annotations
 
 import logging
 from pathlib import Path
-from typing import Any
 
 import click
 
 from base_dist.cli.common import config_options, echo_run_dir, resolve_config, resume_settings
-from base_dist.config import ExperimentConfig
 
 
 def setup_logging() -> None:
@@ -25,17 +23,6 @@ def setup_logging() -> None:
     logging.getLogger("base_dist").setLevel(logging.INFO)
 
 
-def _run(cfg: ExperimentConfig, run_dir: Path, resume: bool) -> Any:
-    """In process, or the Ray driver for ``dist.workers >= 1`` (imported lazily so in-process runs never import Ray)."""
-    if cfg.dist.workers >= 1:
-        from base_dist.dist.driver import run_distributed
-
-        return run_distributed(cfg, run_dir, resume=resume)
-    from base_dist.meta.loop import meta_train
-
-    return meta_train(cfg, run_dir, resume=resume)
-
-
 @click.command(name="meta-train")
 @config_options
 @click.option("--resume", "resume_dir", type=click.Path(path_type=Path), default=None,
@@ -44,6 +31,7 @@ def _run(cfg: ExperimentConfig, run_dir: Path, resume: bool) -> Any:
 def command(config_path: Path | None, overrides: tuple[str, ...], run_dir: Path | None,
             resume_dir: Path | None) -> None:
     """Meta-train the BASE meta-network: rounds of C tasks, T inner steps each, outer update, checkpoints."""
+    from base_dist.distributed import create_trainer
     from base_dist.track.rundir import check_run_dir, open_run_dir
 
     resume, run_dir, config_path = resume_settings(resume_dir, run_dir, config_path, "meta-train")
@@ -52,14 +40,13 @@ def command(config_path: Path | None, overrides: tuple[str, ...], run_dir: Path 
     # No cfg: meta_train writes config.yaml only once the directory (and a resumed checkpoint) is accepted.
     with open_run_dir("meta-train", run_dir) as run_dir:
         check_run_dir(run_dir, resume)  # before Ray starts
-        result = _run(cfg, run_dir, resume)
-    history = getattr(result, "history", None) or []
-    if history:
-        last = history[-1]
+        result = create_trainer(cfg, run_dir, resume=resume, progress=True).run()
+    if result.history:
+        last = result.history[-1]
         click.echo(f"meta-train: {result.rounds_done}/{cfg.meta.rounds} rounds | val acc "
                    f"{100 * last.get('val_acc', float('nan')):.1f}% | {last.get('tasks_per_s', float('nan')):.2f} tasks/s")
-    if getattr(result, "genotype", None) is not None:
+    if result.genotype is not None:
         click.echo(f"genotype: {result.genotype}")
-    if getattr(result, "checkpoint", None) is not None:
+    if result.checkpoint is not None:
         click.echo(f"checkpoint: {result.checkpoint}")
     echo_run_dir(run_dir)

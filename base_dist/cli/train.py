@@ -38,9 +38,10 @@ def command(config_path: Path | None, overrides: tuple[str, ...], run_dir: Path 
             dataset: str | None, epochs: int | None, workers: int | None, resume_dir: Path | None) -> None:
     """Train a genotype's full network; report test accuracy, parameters, MACs and wall time."""
     from base_dist.cli.meta_train import setup_logging
+    from base_dist.data import check_dataset
     from base_dist.space.genotypes import get_genotype
     from base_dist.track.rundir import check_run_dir, open_run_dir
-    from base_dist.train.run import check_dataset, train
+    from base_dist.train.run import train
 
     resume, run_dir, config_path = resume_settings(resume_dir, run_dir, config_path, "train")
     extra = flag_overrides({"train.genotype": None if genotype is None else _genotype_key(genotype),

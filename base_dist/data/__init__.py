@@ -12,6 +12,7 @@ from base_dist.data.datasets import load_dataset
 from base_dist.data.registry import (
     SourceLoader,
     SourceMeta,
+    check_dataset,
     clear_cache,
     create_source,
     get_loader,
@@ -25,6 +26,6 @@ from base_dist.data.tasks import Episode, Task, TaskDistribution, TaskSpec
 
 __all__ = [
     "Augment", "Episode", "Source", "SourceLoader", "SourceMeta", "Task", "TaskDistribution", "TaskSpec",
-    "clear_cache", "create_augment", "create_source", "get_loader", "list_sources", "load_dataset",
+    "check_dataset", "clear_cache", "create_augment", "create_source", "get_loader", "list_sources", "load_dataset",
     "locate_source", "register_source", "source_meta",
 ]

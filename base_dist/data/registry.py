@@ -110,6 +110,23 @@ def list_sources() -> list[str]:
     return sorted(_REGISTRY)
 
 
+def check_dataset(name: str, option: str | None = None) -> None:
+    """Raise :class:`UserError` naming the known datasets when ``name`` is not one of them.
+
+    ``option`` is the command-line option the name came through, if any (see :class:`UserError`).
+
+    Example:
+        >>> check_dataset("digits")
+        >>> check_dataset("digitz")  # doctest: +ELLIPSIS
+        Traceback (most recent call last):
+        ...
+        base_dist.errors.UserError: unknown dataset 'digitz'; known: ...
+    """
+    known = list_sources()
+    if name not in known:
+        raise UserError(f"unknown dataset {name!r}; known: {', '.join(known)}", option=option)
+
+
 def get_loader(name: str) -> type[SourceLoader]:
     """The loader class of ``name``; an unknown name is a one-line :class:`UserError`.
 

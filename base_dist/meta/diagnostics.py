@@ -32,7 +32,7 @@ import torch
 from torch import Tensor
 
 from base_dist.space.bayes import sigma_from_rho
-from base_dist.space.state import is_arch
+from base_dist.space.meta_state import Layout, is_arch
 
 GROUPS = ("phi", "heads", "cells", "rho", "classifier")
 
@@ -102,11 +102,6 @@ class CoherenceAccumulator:
         return out
 
 
-def flatten(W: Mapping[str, Tensor]) -> Tensor:
-    """W as one fp32 CPU vector, in W order (the layout of :class:`GroupLayout`)."""
-    return torch.cat([v.detach().reshape(-1).to("cpu", torch.float32) for v in W.values()])
-
-
 def displacement(W: Mapping[str, Tensor], W0: Mapping[str, Tensor]) -> dict[str, float]:
     """``disp_<group>``: relative L2 distance of W from ``W0`` (absolute for ``phi``).
 
@@ -115,9 +110,9 @@ def displacement(W: Mapping[str, Tensor], W0: Mapping[str, Tensor]) -> dict[str,
         >>> round(displacement({"cells.w": torch.full((4,), 1.1)}, {"cells.w": torch.ones(4)})["disp_cells"], 6)
         0.1
     """
-    layout = GroupLayout.of(W0)
-    diff = layout.sq_norms(flatten(W) - flatten(W0))
-    base = layout.sq_norms(flatten(W0))
+    layout, flat = GroupLayout.of(W0), Layout.of(W0)
+    diff = layout.sq_norms(flat.flatten(W) - flat.flatten(W0))
+    base = layout.sq_norms(flat.flatten(W0))
     out = {}
     for g, sq in diff.items():
         ref = 1.0 if g == "phi" else math.sqrt(base.get(g, 0.0))

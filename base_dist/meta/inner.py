@@ -16,7 +16,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from base_dist.space.state import is_arch
+from base_dist.space.meta_state import is_arch
 from base_dist.utils import make_generator
 
 
@@ -87,12 +87,12 @@ def objective(model: nn.Module, x: Tensor, y: Tensor, n_way: int, gen: torch.Gen
 
 
 @torch.no_grad()
-def evaluate(model: nn.Module, x: Tensor, y: Tensor, n_way: int, tau: float = 1.0,
+def evaluate_at_mean(model: nn.Module, x: Tensor, y: Tensor, n_way: int, tau: float = 1.0,
              batch_size: int = 256) -> tuple[float, float]:
     """``(mean cross-entropy, accuracy)`` at the posterior mean (``gen=None``), in eval mode.
 
     Example:
-        >>> # val_loss, val_acc = evaluate(net, task.x_val, task.y_val, task_n_way)
+        >>> # val_loss, val_acc = evaluate_at_mean(net, task.x_val, task.y_val, task_n_way)
     """
     was_training = model.training
     model.eval()
@@ -162,7 +162,7 @@ def inner_loop(model: nn.Module, x_train: Tensor, y_train: Tensor, n_way: int, *
         >>> #                groups=make_optimizers(net, "sgd", .05, .05), grad_clip=5.0, device=dev)
     """
     if steps == 0:
-        ce, acc = evaluate(model, x_train, y_train, n_way, tau)
+        ce, acc = evaluate_at_mean(model, x_train, y_train, n_way, tau)
         with torch.no_grad():
             kl = float(model.kl())
         return {"train_loss": ce + kl, "train_ce": ce, "train_acc": acc}

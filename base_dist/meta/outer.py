@@ -1,7 +1,7 @@
 """The outer update of Algorithm 1 (line 10): ``W <- W + lambda * (1/C) * sum_c delta_c``.
 
-The mean is taken in task-index order (results are sorted by ``index`` first), so the new ``W``
-never depends on the order in which deltas arrive from workers.
+The mean itself is :func:`base_dist.meta.rounds.fold_mean`'s (task-index order, whatever the arrival
+order); this module only turns it into the next ``W``.
 
 With ``meta.outer_optimizer: adam`` the mean delta is treated as a negative gradient
 (``g = -mean(delta)``) and fed to Adam, with ``meta.outer_adam_lr_weights`` for weights and
@@ -13,23 +13,17 @@ With ``meta.outer_optimizer: adam`` the mean delta is treated as a negative grad
 from __future__ import annotations
 
 from collections import OrderedDict
-from collections.abc import Mapping, Sequence
-from typing import Protocol
+from collections.abc import Mapping
 
 import torch
 from torch import Tensor
 
 from base_dist.config import MetaConfig
 from base_dist.meta.schedules import outer_lr_at, outer_lr_factor
-from base_dist.space.state import is_arch, mean_states
+from base_dist.space.meta_state import is_arch
 
 ADAM_BETAS = (0.9, 0.999)
 ADAM_EPS = 1e-8
-
-
-class HasDelta(Protocol):
-    index: int
-    delta: Mapping[str, Tensor]
 
 
 def init_outer_state(W: Mapping[str, Tensor], meta: MetaConfig) -> dict[str, Tensor]:
@@ -47,22 +41,6 @@ def init_outer_state(W: Mapping[str, Tensor], meta: MetaConfig) -> dict[str, Ten
         state[f"exp_avg.{k}"] = torch.zeros_like(v, dtype=torch.float32, device="cpu")
         state[f"exp_avg_sq.{k}"] = torch.zeros_like(v, dtype=torch.float32, device="cpu")
     return state
-
-
-def mean_delta(results: Sequence[HasDelta]) -> OrderedDict[str, Tensor]:
-    """Mean of the results' deltas in ascending ``index`` order (arrival order is irrelevant).
-
-    Example:
-        >>> from types import SimpleNamespace as R
-        >>> rs = [R(index=1, delta={"w": torch.tensor([2.0])}), R(index=0, delta={"w": torch.tensor([0.0])})]
-        >>> mean_delta(rs)["w"]
-        tensor([1.])
-    """
-    ordered = sorted(results, key=lambda r: r.index)
-    indices = [r.index for r in ordered]
-    if len(set(indices)) != len(indices):
-        raise ValueError(f"duplicate task indices in outer update: {indices}")
-    return mean_states([r.delta for r in ordered])
 
 
 @torch.no_grad()
@@ -100,21 +78,3 @@ def apply_outer(
         upd = (m / bc1).div_(denom).mul_(-lr)
         new_W[k] = v.to(torch.float32) + upd.to(v.device)
     return new_W, state
-
-
-def outer_update(
-    W: Mapping[str, Tensor], results: Sequence[HasDelta], meta: MetaConfig, round_idx: int,
-    outer_state: Mapping[str, Tensor] | None = None,
-) -> tuple[OrderedDict[str, Tensor], dict[str, Tensor]]:
-    """``W + lambda_r * mean(delta)`` (or an outer Adam step), deltas averaged in task-index order.
-
-    Example:
-        >>> from types import SimpleNamespace as R
-        >>> from base_dist.config import MetaConfig
-        >>> rs = [R(index=0, delta={"w": torch.tensor([1.0])}), R(index=1, delta={"w": torch.tensor([3.0])})]
-        >>> outer_update({"w": torch.zeros(1)}, rs, MetaConfig(), 0)[0]["w"]
-        tensor([2.])
-    """
-    if not results:
-        raise ValueError("outer_update needs at least one task result")
-    return apply_outer(W, mean_delta(results), meta, round_idx, outer_state)

@@ -6,7 +6,7 @@ inner SGD(+momentum) steps are replayed functionally with :func:`torch.func.func
 (noise from ``make_generator(seed, "query")``), and the meta-gradient is its gradient w.r.t. ``W``
 (second-order MAML, as in the paper's few-shot search, section 6.3).
 
-With ``meta.second_order: true`` :func:`base_dist.meta.engine.run_task` returns
+With ``meta.second_order: true`` :func:`base_dist.meta.task.run_task` returns
 ``delta = -(T * eta_group) * meta_gradient`` (``eta_group`` = ``inner_lr_weights`` or
 ``inner_lr_arch``), i.e. the meta-gradient scaled like T inner steps, so the outer update
 ``W + lambda * mean(delta)`` and its schedule keep their meaning; ``T = 0`` still gives a zero
@@ -30,7 +30,7 @@ from torch.func import functional_call
 from base_dist.config import MetaConfig
 from base_dist.errors import UserError
 from base_dist.meta.inner import sample_batch
-from base_dist.space.state import is_arch
+from base_dist.space.meta_state import is_arch
 from base_dist.utils import make_generator
 
 _CLIP_EPS = 1e-6  # as torch.nn.utils.clip_grad_norm_

@@ -18,7 +18,6 @@ from __future__ import annotations
 
 import json
 import logging
-from collections import OrderedDict
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -27,16 +26,12 @@ import torch
 from torch import Tensor
 
 from base_dist.config import DataConfig, ExperimentConfig, SourceSpec, SpaceConfig, config_from_dict
-from base_dist.data import TaskDistribution
+from base_dist.data import TaskDistribution, check_dataset
 from base_dist.errors import UserError
-from base_dist.meta.engine import configure_process, run_task
-from base_dist.meta.heads import extend_space, transfer_state
-from base_dist.meta.loop import init_seed
+from base_dist.meta.prior import Posterior, fit_to_target, load_posterior
 from base_dist.meta.schedules import tau_at
+from base_dist.meta.task import configure_process, run_task
 from base_dist.space.genotypes import Genotype, average_distributions, derive_genotype, genotype_to_dict
-from base_dist.space.metanet import create_metanet
-from base_dist.space.state import get_state
-from base_dist.track.checkpoint import load_checkpoint, space_of
 from base_dist.utils import make_generator
 
 log = logging.getLogger(__name__)
@@ -53,40 +48,6 @@ class DeriveResult:
     probs: dict[str, list[list[float]]]
     ops: list[str]
     info: dict[str, Any] = field(default_factory=dict)
-
-
-@dataclass
-class Posterior:
-    """A checkpoint's ``W`` with its search space, config, round count and kind (``meta-train``/``adapt``)."""
-
-    W: OrderedDict[str, Tensor]
-    space: SpaceConfig
-    config: dict[str, Any]
-    rounds: int
-    kind: str
-    path: Path
-
-
-def load_posterior(checkpoint: str | Path) -> Posterior:
-    """Load a meta-train or adapt checkpoint (a file or a run directory) as a :class:`Posterior`.
-
-    Raises :class:`UserError` (one line) when the path is missing or holds no usable checkpoint.
-
-    Example:
-        >>> # post = load_posterior("runs/adapt-x"); post.kind
-        >>> # 'adapt'
-    """
-    p = Path(checkpoint)
-    if not p.exists():
-        raise UserError(f"{p}: no such file or directory (pass an adapt or meta-train run directory or checkpoint)")
-    ckpt = load_checkpoint(p)
-    space, cfg = space_of(ckpt), ckpt.meta["config"]
-    W = OrderedDict((k, v.to(torch.float32)) for k, v in ckpt.tensors["W"].items())
-    if "arch.normal" not in W or "arch.reduce" not in W:
-        raise UserError(f"{ckpt.path}: the checkpoint holds no architecture logits (arch.normal/arch.reduce)")
-    return Posterior(W=W, space=space, config=dict(cfg),
-                     rounds=int(ckpt.meta.get("rounds_done", ckpt.round)), kind=str(ckpt.meta.get("kind", "meta-train")),
-                     path=Path(ckpt.path))
 
 
 def derive_from_probs(normal: Tensor, reduce: Tensor, space: SpaceConfig, **info: Any) -> DeriveResult:
@@ -144,20 +105,20 @@ def task_average(cfg: ExperimentConfig, post: Posterior, dataset: str, image_siz
         >>> # res = task_average(cfg, load_posterior("runs/meta-train-x"), "digits", 16, tasks=8)
     """
     if tasks < 1:
-        raise UserError(f"--tasks {tasks}: must be >= 1")
+        raise UserError(f"task-average derivation over {tasks} tasks: needs at least 1", option="tasks")
     configure_process(cfg)
     tcfg = task_cfg(cfg, dataset, image_size)
-    dist = TaskDistribution(tcfg.data, split="meta-train")
-    first = dist.sample(derive_seed_for(tcfg, 0))
-    space, notes = extend_space(post.space, image_size, int(first.x_train.shape[1]), tcfg.data.n_way)
+    task_dist = TaskDistribution(tcfg.data, split="meta-train")
+    first = task_dist.sample(derive_seed_for(tcfg, 0))
+    fitted = fit_to_target(post.W, post.space, tcfg, image_size=image_size, in_channels=first.channels,
+                           n_classes=tcfg.data.n_way)
+    space, model, W, notes = fitted.space, fitted.model, fitted.W, fitted.notes
     tcfg = tcfg.model_copy(update={"space": space})
-    model = create_metanet(space, seed=init_seed(tcfg))
-    W = transfer_state(post.W, get_state(model), post.space, space)
     tau = tau_at(space.arch, post.rounds)
     normals, reduces, accs = [], [], []
     for k in range(tasks):
-        task = first if k == 0 else dist.sample(derive_seed_for(tcfg, k))
-        res = run_task(model, W, task, tcfg, post.rounds, k, device, dist=dist)
+        task = first if k == 0 else task_dist.sample(derive_seed_for(tcfg, k))
+        res = run_task(model, W, task, tcfg, post.rounds, k, device, tasks=task_dist)
         accs.append(float(res.metrics["val_acc"]))
         gen = make_generator(tcfg.seed, "derive", "arch", k)
         with torch.no_grad():
@@ -203,19 +164,6 @@ def write_derive_outputs(result: DeriveResult, run_dir: str | Path, title: str |
     return out
 
 
-def check_dataset_name(name: str) -> None:
-    """:class:`UserError` naming the known datasets when ``name`` is not one of them.
-
-    Example:
-        >>> check_dataset_name("digits")
-    """
-    from base_dist.data import list_sources
-
-    known = list_sources()
-    if name not in known:
-        raise UserError(f"unknown dataset {name!r}; known: {', '.join(known)}")
-
-
 def check_derive_inputs(post: Posterior, dataset: str | None, tasks: int | None) -> None:
     """:class:`UserError` for a combination :func:`derive` cannot serve (checked before anything is written).
 
@@ -223,12 +171,12 @@ def check_derive_inputs(post: Posterior, dataset: str | None, tasks: int | None)
         >>> # check_derive_inputs(load_posterior("runs/meta-train-x"), None, None)  -> UserError: pass --dataset
     """
     if dataset is not None:
-        check_dataset_name(dataset)
+        check_dataset(dataset, option="dataset")
     elif tasks is not None:
-        raise UserError("--tasks K needs --dataset NAME (the tasks are sampled from that dataset)")
+        raise UserError("a task-average derivation needs a dataset to sample its tasks from", option="dataset")
     elif post.kind != "adapt":
-        raise UserError(f"{post.path} is a {post.kind} checkpoint: pass --dataset NAME to adapt it first "
-                        "(or give an adapt run directory)")
+        raise UserError(f"{post.path} is a {post.kind} checkpoint: name a dataset to adapt it to first "
+                        "(or give an adapt run directory)", option="dataset")
 
 
 def derive(cfg: ExperimentConfig | None, checkpoint: str | Path, *, dataset: str | None = None,

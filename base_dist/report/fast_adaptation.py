@@ -70,13 +70,13 @@ def pin_tau(cfg: ExperimentConfig, checkpoint: Path) -> ExperimentConfig:
     Example:
         >>> # pin_tau(cfg, Path("runs/mt")).adapt.tau  -> the meta-prior's temperature, e.g. 1.0
     """
-    from base_dist.meta.adapt import load_meta_state
+    from base_dist.meta.prior import load_posterior
     from base_dist.meta.schedules import tau_at
 
     out = cfg.model_copy(deep=True)
     if out.adapt.tau is None:
-        _, space, rounds, _ = load_meta_state(checkpoint)
-        out.adapt.tau = tau_at(space.arch, rounds)
+        post = load_posterior(checkpoint)
+        out.adapt.tau = tau_at(post.space.arch, post.rounds)
     log.info("fast adaptation: every variant adapts at tau %.3f", out.adapt.tau)
     return out
 

@@ -22,8 +22,8 @@ from pathlib import Path
 
 from base_dist.config import ExperimentConfig, config_from_dict
 from base_dist.errors import UserError
+from base_dist.meta.callbacks import METRICS_FILE
 from base_dist.meta.diagnostics import GROUPS
-from base_dist.meta.loop import METRICS_FILE
 
 
 @dataclass

@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import json
 import logging
-from collections import OrderedDict
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -23,8 +22,9 @@ import numpy as np
 import torch
 
 from base_dist.config import ExperimentConfig
+from base_dist.meta.prior import Posterior, load_posterior
 from base_dist.report.common import with_seed
-from base_dist.report.derive import Posterior, load_posterior, task_cfg
+from base_dist.report.derive import task_cfg
 from base_dist.report.figures import plot_scatter_groups
 from base_dist.report.tables import fmt_mean_std, markdown_table
 from base_dist.utils import derive_seed, make_generator
@@ -84,28 +84,24 @@ def collect(cfg: ExperimentConfig, post: Posterior, groups: list[tuple[str, int]
         >>> # X, labels = collect(cfg, load_posterior(ckpt), [("digits", 16)], tasks=2, samples=2)
     """
     from base_dist.data import TaskDistribution
-    from base_dist.meta.engine import run_task
-    from base_dist.meta.heads import extend_space, transfer_state
-    from base_dist.meta.loop import init_seed
+    from base_dist.meta.prior import fit_to_target
     from base_dist.meta.schedules import tau_at
-    from base_dist.space.metanet import create_metanet
-    from base_dist.space.state import get_state
+    from base_dist.meta.task import run_task
 
     vecs: dict[str, list[np.ndarray]] = {g: [] for g in GROUPS}
     labels: list[str] = []
     for name, size in groups:
         tcfg = task_cfg(cfg, name, size)
-        dist = TaskDistribution(tcfg.data, split="meta-train")
-        specs = [dist.spec(derive_seed(cfg.seed, "pca", name, size, k)) for k in range(tasks)]
-        first = dist.build(specs[0])
-        space, _ = extend_space(post.space, size, int(first.x_train.shape[1]), tcfg.data.n_way)
-        tcfg = tcfg.model_copy(update={"space": space})
-        model = create_metanet(space, seed=init_seed(tcfg))
-        W = transfer_state(post.W, get_state(model), post.space, space)
-        W = OrderedDict(W)
-        tau = tau_at(space.arch, post.rounds)
+        task_dist = TaskDistribution(tcfg.data, split="meta-train")
+        specs = [task_dist.spec(derive_seed(cfg.seed, "pca", name, size, k)) for k in range(tasks)]
+        first = task_dist.build(specs[0])
+        fitted = fit_to_target(post.W, post.space, tcfg, image_size=size, in_channels=first.channels,
+                               n_classes=tcfg.data.n_way)
+        model, W = fitted.model, fitted.W
+        tcfg = tcfg.model_copy(update={"space": fitted.space})
+        tau = tau_at(fitted.space.arch, post.rounds)
         for k, spec in enumerate(specs):
-            run_task(model, W, first if k == 0 else spec, tcfg, post.rounds, k, dist=dist)
+            run_task(model, W, first if k == 0 else spec, tcfg, post.rounds, k, tasks=task_dist)
             gen = make_generator(cfg.seed, "pca-sample", name, size, k)
             for _ in range(samples):
                 for g, v in sample_vectors(model, gen, tau).items():

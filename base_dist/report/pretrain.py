@@ -18,7 +18,6 @@ from __future__ import annotations
 import json
 import logging
 import time
-from collections import OrderedDict
 from pathlib import Path
 
 import torch
@@ -26,12 +25,11 @@ import torch
 from base_dist.config import DataConfig, ExperimentConfig, MetaConfig, SpaceConfig
 from base_dist.data import TaskDistribution, create_source
 from base_dist.data.tasks import source_root
-from base_dist.meta.engine import configure_process
-from base_dist.meta.heads import extend_space
+from base_dist.meta.checkpoints import save_meta_checkpoint
 from base_dist.meta.inner import make_optimizers, optimizer_step
-from base_dist.meta.loop import init_seed, save_meta_checkpoint, space_signature
-from base_dist.space.metanet import create_metanet
-from base_dist.space.state import get_state
+from base_dist.meta.prior import fit_to_target, seeded_metanet
+from base_dist.meta.task import configure_process
+from base_dist.space.meta_state import cpu_fp32, get_state
 from base_dist.track.checkpoint import CHECKPOINT_SUBDIR, CheckpointStore, load_checkpoint
 from base_dist.utils import make_generator, resolve_device
 
@@ -88,10 +86,15 @@ def pretrain(cfg: ExperimentConfig, steps: int, run_dir: Path, save_every: int |
     configure_process(cfg)
     device = resolve_device(cfg.device)
     data = PooledBatches(cfg)
-    channels = cfg.space.heads[0].in_channels
-    space, _ = extend_space(cfg.space, cfg.space.heads[0].image_size, channels, data.n_classes)
-    space.bayes.kl_prior = "fixed"  # there is no meta-learned Gaussian to stay near: plain supervised training
-    model = create_metanet(space, seed=init_seed(cfg)).to(device)
+    head = cfg.space.heads[0]
+
+    def supervised(space: SpaceConfig) -> SpaceConfig:
+        space.bayes.kl_prior = "fixed"  # there is no meta-learned Gaussian to stay near: plain supervised training
+        return space
+
+    fitted = fit_to_target(get_state(seeded_metanet(cfg)), cfg.space, cfg, image_size=head.image_size,
+                           in_channels=head.in_channels, n_classes=data.n_classes, device=device, modes=supervised)
+    model, space = fitted.model, fitted.space
     groups = make_optimizers(model, cfg.meta.inner_optimizer, cfg.meta.inner_lr_weights, cfg.meta.inner_lr_arch,
                              cfg.meta.inner_momentum)
     tau = cfg.space.arch.tau_start
@@ -101,8 +104,7 @@ def pretrain(cfg: ExperimentConfig, steps: int, run_dir: Path, save_every: int |
     store = CheckpointStore(run_dir / CHECKPOINT_SUBDIR, keep=steps // save_every + 1 if save_every else 1)
 
     def save(done: int) -> Path:
-        W = OrderedDict((k, v.to("cpu", torch.float32)) for k, v in get_state(model).items())
-        return save_meta_checkpoint(store, out_cfg, done, W, {}, space_signature(out_cfg, W), kind="pretrain")
+        return save_meta_checkpoint(store, out_cfg, done, cpu_fp32(get_state(model)), {}, kind="pretrain")
 
     t0 = time.perf_counter()
     model.train()

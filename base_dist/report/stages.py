@@ -13,8 +13,9 @@ from __future__ import annotations
 from pathlib import Path
 
 from base_dist.config import ExperimentConfig
+from base_dist.distributed import create_trainer
 from base_dist.meta.adapt import AdaptResult, adapt
-from base_dist.meta.loop import MetaTrainResult
+from base_dist.meta.trainer import MetaTrainResult
 from base_dist.space.diagram import draw_cells
 from base_dist.track.mlflow_logger import NullTracker
 from base_dist.track.runtree import log_inputs
@@ -67,10 +68,4 @@ def meta_train_stage(cfg: ExperimentConfig, run_dir: Path, tracker: NullTracker 
     Example:
         >>> # res = meta_train_stage(cfg, Path("runs/demo-x/1-meta-train"), tracker)
     """
-    if cfg.dist.workers >= 1:
-        from base_dist.dist.driver import run_distributed
-
-        return run_distributed(cfg, run_dir, progress=progress, tracker=tracker)
-    from base_dist.meta.loop import meta_train
-
-    return meta_train(cfg, run_dir, progress=progress, tracker=tracker)
+    return create_trainer(cfg, run_dir, tracker=tracker, progress=progress).run()

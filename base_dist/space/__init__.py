@@ -4,18 +4,18 @@ Public entry points (timm-style registries + ``create_*`` factories):
 
 - ops: :data:`OPS`, :func:`register_op`, :func:`create_op`
 - meta-network: :func:`create_metanet` -> :class:`MetaNetwork` (``forward``, ``kl``, ``genotype``)
-- state ``W``: :mod:`base_dist.space.state` (``get_state``, ``load_state``, ``sub``, ``add_scaled``, ...)
+- state ``W``: :mod:`base_dist.space.meta_state` (``get_state``, ``load_state``, the flat ``Layout``)
 - genotypes: :class:`Genotype`, :func:`get_genotype`, :func:`derive_genotype`, JSON and DARTS-literal I/O
 - full networks: :func:`create_network`; profiler: :func:`profile_genotype`, :func:`profile_network`
 
 Example:
     >>> from base_dist.config import SpaceConfig
     >>> net = create_metanet(SpaceConfig(channels=2, layers=1), seed=0)
-    >>> sorted(k for k in state.get_state(net) if k.startswith("arch."))
+    >>> sorted(k for k in meta_state.get_state(net) if k.startswith("arch."))
     ['arch.normal', 'arch.reduce']
 """
 
-from base_dist.space import state
+from base_dist.space import meta_state
 from base_dist.space.arch import ArchSample, categorical_kl_uniform, sample_arch, tau_at
 from base_dist.space.bayes import BayesConv2d, BayesLinear, NoiseSource, gaussian_kl
 from base_dist.space.cells import SearchCell, edge_index, num_edges
@@ -45,5 +45,5 @@ __all__ = [
     "edge_index", "gaussian_kl", "genotype_from_dict", "genotype_from_json", "genotype_to_dict",
     "genotype_to_json", "get_genotype", "load_genotype_file", "num_edges", "parse_darts_genotype",
     "profile_genotype", "profile_network", "reduction_layers", "register_genotype", "register_op",
-    "sample_arch", "state", "tau_at",
+    "meta_state", "sample_arch", "tau_at",
 ]

@@ -44,12 +44,12 @@ def _make_dir(path: Path) -> None:
     try:
         path.mkdir(parents=True, exist_ok=True)
     except FileExistsError as err:
-        raise UserError(f"run directory {path}: a file is in the way (not a directory); pick another --run-dir") from err
+        raise UserError(f"run directory {path}: a file is in the way (not a directory); pick another one", option="run-dir") from err
     except NotADirectoryError as err:
-        raise UserError(f"run directory {path}: a parent is a file, not a directory; pick another --run-dir") from err
+        raise UserError(f"run directory {path}: a parent is a file, not a directory; pick another one", option="run-dir") from err
     except OSError as err:
         raise UserError(f"run directory {path}: cannot create it ({err.strerror or err}); "
-                        "pick another --run-dir") from err
+                        "pick another one", option="run-dir") from err
 
 
 @contextmanager
@@ -71,7 +71,7 @@ def lock_run_dir(path: str | Path, command: str) -> Iterator[Path]:
         fd = os.open(lock, os.O_RDWR | os.O_CREAT, 0o644)
     except OSError as err:
         raise UserError(f"run directory {path}: not writable ({err.strerror or err}); "
-                        "pick another --run-dir or fix its permissions") from err
+                        "pick another one or fix its permissions", option="run-dir") from err
     try:
         try:
             fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
@@ -79,8 +79,9 @@ def lock_run_dir(path: str | Path, command: str) -> Iterator[Path]:
             if err.errno not in (errno.EWOULDBLOCK, errno.EAGAIN, errno.EACCES):
                 raise UserError(f"run directory {path}: cannot lock {lock} ({err.strerror or err})") from err
             holder = os.pread(fd, 200, 0).decode(errors="replace").strip() or "another process"
-            raise RunDirBusy(f"run directory {path} is in use by {holder}; wait for it to end or pick another "
-                             "--run-dir (one writer per run directory)") from err
+            busy = f"run directory {path} is in use by {holder}; wait for it to end or pick another"
+            raise RunDirBusy(f"{busy} (one writer per run directory)", option="run-dir",
+                             cli=f"{busy} --run-dir (one writer per run directory)") from err
         os.ftruncate(fd, 0)
         os.pwrite(fd, f"pid {os.getpid()} ({command})".encode(), 0)
         yield path
@@ -131,7 +132,9 @@ def check_run_dir(run_dir: str | Path, resume: bool) -> None:
     run_dir = Path(run_dir)
     has_ckpt = bool(CheckpointStore(run_dir / CHECKPOINT_SUBDIR).list()) if (run_dir / CHECKPOINT_SUBDIR).is_dir() else False
     if resume and not has_ckpt:
-        raise UserError(f"--resume {run_dir}: no checkpoint in {run_dir / CHECKPOINT_SUBDIR}; start a new run")
+        raise UserError(f"cannot resume {run_dir}: no checkpoint in {run_dir / CHECKPOINT_SUBDIR}; start a new run",
+                        option="resume")
     if not resume and has_ckpt:
-        raise UserError(f"{run_dir} already holds checkpoints of a run; continue it with --resume {run_dir} "
-                        "or pick another --run-dir")
+        raise UserError(f"{run_dir} already holds checkpoints of a run; resume it or pick another run directory",
+                        option="run-dir", cli=f"{run_dir} already holds checkpoints of a run; continue it with "
+                        f"--resume {run_dir} or pick another --run-dir")

@@ -15,14 +15,14 @@ Example:
     True
 """
 
+from base_dist.train.checkpoints import build_network, network_signature
 from base_dist.train.inputs import TrainData, epoch_batches, load_train_data
-from base_dist.train.loop import FitResult, Peers, evaluate, fit
+from base_dist.train.loop import FitResult, Peers, evaluate_network, fit
 from base_dist.train.recipe import drop_path_at, lr_at, make_optimizer, training_loss
-from base_dist.train.run import METRICS_FILE, TrainResult, check_dataset, check_run_dir, train
-from base_dist.train.state import build_network, network_signature
+from base_dist.train.run import METRICS_FILE, TrainResult, check_run_dir, train
 
 __all__ = [
-    "METRICS_FILE", "FitResult", "Peers", "TrainData", "TrainResult", "build_network", "check_dataset", "check_run_dir",
-    "drop_path_at", "epoch_batches", "evaluate", "fit", "load_train_data", "lr_at", "make_optimizer",
+    "METRICS_FILE", "FitResult", "Peers", "TrainData", "TrainResult", "build_network", "check_run_dir",
+    "drop_path_at", "epoch_batches", "evaluate_network", "fit", "load_train_data", "lr_at", "make_optimizer",
     "network_signature", "train", "training_loss",
 ]

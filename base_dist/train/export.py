@@ -34,7 +34,7 @@ from base_dist.space.genotypes import genotype_to_dict
 from base_dist.space.network import Network
 from base_dist.track.mlflow_logger import NullTracker
 from base_dist.track.mlflow_model import log_torch_model
-from base_dist.train.state import TrainedNetwork, load_trained_network
+from base_dist.train.checkpoints import TrainedNetwork, load_trained_network
 
 log = logging.getLogger(__name__)
 FORMATS = {"torchscript": ".pt", "onnx": ".onnx"}
@@ -107,7 +107,8 @@ def _write_onnx(net: Network, example: torch.Tensor, path: Path, metadata: dict[
         import onnx
         import onnxruntime as ort
     except ImportError as err:
-        raise UserError(f"--format onnx needs {err.name}: pip install -e '.[export]' (make install does)") from err
+        raise UserError(f"ONNX export needs {err.name}: pip install -e '.[export]' (make install does)",
+                        option="format") from err
     batch = torch.export.Dim("batch")
     torch.onnx.export(net, (example,), str(path), dynamo=True, opset_version=ONNX_OPSET, input_names=[INPUT_NAME],
                       output_names=[OUTPUT_NAME], dynamic_shapes=({0: batch},), external_data=False, verbose=False)
@@ -182,7 +183,7 @@ def export_network(run_dir: str | Path, fmt: str, output: str | Path | None = No
         'model.pt'
     """
     if fmt not in FORMATS:
-        raise UserError(f"--format {fmt}: expected one of {', '.join(FORMATS)}")
+        raise UserError(f"export format {fmt!r}: expected one of {', '.join(FORMATS)}", option="format")
     trained = load_trained_network(run_dir)
     t = trained.cfg.train
     x, y, class_names = load_dataset(t.dataset, "test", t.image_size, trained.cfg.data.root)

@@ -37,6 +37,16 @@ from base_dist.data import create_augment
 from base_dist.errors import UserError
 from base_dist.space.genotypes import Genotype
 from base_dist.track.checkpoint import CHECKPOINT_SUBDIR, CheckpointStore
+from base_dist.train.checkpoints import (
+    KEEP_CHECKPOINTS,
+    WithAux,
+    build_network,
+    checkpoint_meta,
+    load_resume,
+    network_signature,
+    save_train_checkpoint,
+    write_train_inputs,
+)
 from base_dist.train.inputs import TrainData, epoch_batches, load_train_data
 from base_dist.train.recipe import (
     clip_gradients,
@@ -48,19 +58,9 @@ from base_dist.train.recipe import (
     set_lr,
     training_loss,
 )
-from base_dist.train.state import (
-    KEEP_CHECKPOINTS,
-    WithAux,
-    build_network,
-    checkpoint_meta,
-    load_resume,
-    network_signature,
-    save_train_checkpoint,
-    write_train_inputs,
-)
 from base_dist.utils import make_generator, resolve_device
 
-__all__ = ["FitResult", "Peers", "evaluate", "fit", "load_train_data"]
+__all__ = ["FitResult", "Peers", "evaluate_network", "fit", "load_train_data"]
 
 log = logging.getLogger(__name__)
 EVAL_BATCH = 256
@@ -124,12 +124,12 @@ class FitResult:
 
 
 @torch.no_grad()
-def evaluate(net: nn.Module, x: Tensor, y: Tensor, peers: Peers | None = None,
+def evaluate_network(net: nn.Module, x: Tensor, y: Tensor, peers: Peers | None = None,
              batch_size: int = EVAL_BATCH) -> tuple[float, float]:
     """``(accuracy, mean cross-entropy)`` of ``net`` in eval mode; each worker scores its shard ``rank::world``.
 
     Example:
-        >>> evaluate(nn.Flatten(), torch.eye(3).view(3, 3), torch.arange(3))[0]
+        >>> evaluate_network(nn.Flatten(), torch.eye(3).view(3, 3), torch.arange(3))[0]
         1.0
     """
     peers = peers or Peers(device=next(net.parameters(), torch.zeros(0)).device)
@@ -186,7 +186,8 @@ def fit(cfg: ExperimentConfig, genotype: Genotype, data: TrainData, run_dir: str
     if resume:
         resumed = load_resume(run_dir, signature, net)
         if resumed is None:
-            raise UserError(f"--resume {run_dir}: no checkpoint in {run_dir / CHECKPOINT_SUBDIR}; start a new run")
+            raise UserError(f"cannot resume {run_dir}: no checkpoint in {run_dir / CHECKPOINT_SUBDIR}; start a new run",
+                            option="resume")
         net.load_state_dict(resumed.model)
         start, history, train_s, opt_saved = resumed.epochs_done, resumed.history, resumed.train_s, resumed.opt
         history = [row for row in history if row.get("epoch", 0) <= start]
@@ -254,7 +255,7 @@ def fit(cfg: ExperimentConfig, genotype: Genotype, data: TrainData, run_dir: str
                          t.max_minutes, epoch + 1, t.epochs)
                 break
     epochs_done = int(history[-1]["epoch"]) if history else start
-    test_acc, test_loss = evaluate(net, data.x_test, data.y_test, peers)
+    test_acc, test_loss = evaluate_network(net, data.x_test, data.y_test, peers)
     if last_ckpt is None and store is not None:
         found = store.list()
         last_ckpt = found[-1] if found else None

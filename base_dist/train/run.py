@@ -26,18 +26,17 @@ from pathlib import Path
 from typing import Any
 
 from base_dist.config import ExperimentConfig
-from base_dist.data import list_sources
-from base_dist.errors import UserError
+from base_dist.data import check_dataset
 from base_dist.space.genotypes import get_genotype
 from base_dist.space.profiler import Profile, profile_genotype
 from base_dist.track.checkpoint import CHECKPOINT_SUBDIR, CheckpointStore
 from base_dist.track.mlflow_logger import NullTracker, start_tracker
 from base_dist.track.progress import estimate_eta, format_duration
 from base_dist.track.rundir import check_run_dir
+from base_dist.train.checkpoints import GENOTYPE_FILE
 from base_dist.train.export import log_network_model
 from base_dist.train.inputs import load_train_data
 from base_dist.train.loop import fit
-from base_dist.train.state import GENOTYPE_FILE
 
 log = logging.getLogger(__name__)
 METRICS_FILE = "metrics.json"
@@ -73,17 +72,6 @@ class TrainResult:
         return (f"train {m['genotype']} on {m['dataset']}: test acc {100 * m['test_acc']:.1f}% | "
                 f"{m['params'] / 1e6:.2f}M params | {m['macs'] / 1e6:.1f}M MACs | "
                 f"{m['epochs_done']}/{m['epochs']} epochs{budget} | {format_duration(m['wall_s'])}")
-
-
-def check_dataset(name: str) -> None:
-    """Raise :class:`UserError` naming the known datasets when ``name`` is not one of them.
-
-    Example:
-        >>> check_dataset("digits")
-    """
-    known = list_sources()
-    if name not in known:
-        raise UserError(f"unknown dataset {name!r}; known: {', '.join(known)}")
 
 
 class _EpochLogger:

@@ -2,7 +2,7 @@
 
 Ray Tune starts a function trainable in the first bundle of its placement group with
 ``placement_group_capture_child_tasks=True``; the worker actors that the trial's
-:class:`base_dist.dist.executor.RayExecutor` creates (default scheduling strategy, ``num_cpus`` =
+:class:`base_dist.distributed.executor.RayExecutor` creates (default scheduling strategy, ``num_cpus`` =
 ``dist.num_cpus_per_worker``) are therefore placed inside the same group. A trial starts only when
 its whole group fits, so concurrent trials never take each other's workers.
 

@@ -186,5 +186,6 @@ def load_tune_spec(path: str | Path) -> TuneSpec:
     """
     p = Path(path)
     if not p.is_file():
-        raise UserError(f"--space {p}: file not found (see jobs/configs/tune_space.yaml for the format)")
+        raise UserError(f"search space {p}: file not found (see jobs/configs/tune_space.yaml for the format)",
+                        option="space")
     return parse_tune_spec(read_yaml(p, "tune space"), str(p))

@@ -2,8 +2,8 @@
 
 The trial runs inside a Tune actor (in bundle 0 of its placement group, see
 :mod:`base_dist.tune.resources`). With ``dist.workers >= 1`` it drives a
-:class:`base_dist.dist.executor.RayExecutor` exactly as :func:`base_dist.dist.driver.run_distributed`
-does (its workers land in the trial's placement group); with ``0`` it meta-trains in its own process.
+:class:`base_dist.distributed.executor.RayExecutor` through :func:`base_dist.distributed.create_trainer`
+like every other caller (its workers land in the trial's placement group); with ``0`` it meta-trains in its own process.
 Its run directory is ``<search dir>/trials/<trial id>`` (absolute: Tune changes a trial's working
 directory), its MLflow run a child of the search's run.
 
@@ -21,10 +21,11 @@ from pathlib import Path
 from typing import Any
 
 from base_dist.config import ExperimentConfig
-from base_dist.meta.evaluate import HoldoutEvaluator
-from base_dist.meta.loop import meta_train
+from base_dist.distributed import create_trainer
+from base_dist.meta.callbacks import OnRound
+from base_dist.meta.holdout import HoldoutEvaluator
 from base_dist.track.checkpoint import CHECKPOINT_SUBDIR, CheckpointStore
-from base_dist.track.mlflow_logger import NullTracker, start_tracker
+from base_dist.track.mlflow_logger import start_tracker
 from base_dist.tune.params import apply_params
 
 TRIALS_SUBDIR = "trials"
@@ -67,18 +68,6 @@ def trial_dir(search_dir: str | Path, trial_id: str) -> Path:
         '/r/tune-1/trials/ab12_00000'
     """
     return Path(search_dir) / TRIALS_SUBDIR / trial_id
-
-
-def _train(cfg: ExperimentConfig, run_dir: Path, tracker: NullTracker, on_round: Any) -> Any:
-    if cfg.dist.workers >= 1:
-        from base_dist.dist.executor import RayExecutor
-
-        executor = RayExecutor(cfg)  # joins the trial's Ray; actors go into its placement group
-        try:
-            return meta_train(cfg, run_dir, executor=executor, tracker=tracker, progress=False, on_round=on_round)
-        finally:
-            executor.close()
-    return meta_train(cfg, run_dir, tracker=tracker, progress=False, on_round=on_round)
 
 
 def run_trial(params: dict[str, Any], ctx: TrialContext) -> None:
@@ -126,7 +115,8 @@ def run_trial(params: dict[str, Any], ctx: TrialContext) -> None:
 
     status = "FAILED"
     try:
-        _train(cfg, run_dir, tracker, on_round)
+        # With dist.workers >= 1 the executor joins the trial's Ray; its actors go into the trial's placement group.
+        create_trainer(cfg, run_dir, tracker=tracker, callbacks=[OnRound(on_round)]).run()
         status = "FINISHED"
     except SystemExit:  # Tune stopped the trial (ASHA) while it was reporting
         status = "KILLED"

@@ -25,7 +25,7 @@ def tiny_cfg() -> ExperimentConfig:
 @pytest.fixture(scope="session")
 def trained_run(tmp_path_factory):
     """A 3-round tiny meta-training run: ``(cfg, result)``; its run dir holds the checkpoints."""
-    from base_dist.meta.loop import meta_train
+    from base_dist import meta_train
 
     cfg = tiny("meta.rounds=3")
     run_dir = tmp_path_factory.mktemp("meta-run")

@@ -7,6 +7,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
 import torch
 from conftest import TINY, tiny
 
@@ -54,7 +55,7 @@ def test_adapt_from_scratch_baseline():
 
 
 def test_adapt_tau_follows_the_checkpoint_round_unless_pinned(tmp_path):
-    from base_dist.meta.loop import meta_train
+    from base_dist import meta_train
 
     anneal = ["space.arch.tau_start=1.0", "space.arch.tau_end=0.25", "space.arch.tau_anneal_rounds=2"]
     run = meta_train(tiny("meta.rounds=2", *anneal), tmp_path / "mt", progress=False)
@@ -87,10 +88,11 @@ def test_cli_adapt_bad_checkpoint_is_one_line(tmp_path):
         assert len(r.stderr.strip().splitlines()) == 1 and str(path) in r.stderr
 
 
-def test_cli_distributed_says_not_yet_or_runs(tmp_path):
-    try:
-        import base_dist.dist.driver  # noqa: F401
-    except ModuleNotFoundError:
-        r = _cli("meta-train", "--config", str(TINY), "--set", "dist.workers=1", "--run-dir", str(tmp_path / "d"))
-        assert r.returncode == 2 and "issue 6" in r.stderr
-        assert not (tmp_path / "d").exists()
+def test_the_engine_alone_refuses_ray_workers_before_writing(tmp_path):
+    """Ray workers come from base_dist.create_trainer; the bare engine says so and writes nothing."""
+    from base_dist.errors import UserError
+    from base_dist.meta.trainer import MetaTrainer
+
+    with pytest.raises(UserError, match="create_trainer"):
+        MetaTrainer(tiny("dist.workers=1"), tmp_path / "d")
+    assert not (tmp_path / "d").exists()

@@ -15,10 +15,10 @@ from base_dist.meta.diagnostics import (
     GroupLayout,
     arch_stats,
     displacement,
-    flatten,
     sigma_mean,
 )
 from base_dist.meta.rounds import fold_mean
+from base_dist.space.meta_state import Layout
 
 
 def _W(cells, phi):
@@ -27,8 +27,8 @@ def _W(cells, phi):
 
 def _coherence(deltas):
     acc = CoherenceAccumulator(GroupLayout.of(deltas[0]))
-    mean = fold_mean(iter([lambda d=d: d for d in deltas]), on_delta=acc.add)
-    return acc.coherence(flatten(mean))
+    flat = [Layout.of(d).flatten(d) for d in deltas]
+    return acc.coherence(fold_mean(iter([lambda f=f: f for f in flat]), on_delta=acc.add))
 
 
 def test_identical_deltas_have_coherence_one():
@@ -89,26 +89,26 @@ def test_inspect_refuses_a_directory_without_metrics(cli, tmp_path):
 def test_linear_sigma_moves_under_its_optimizer():
     """With sigma = |rho| a small sigma gets mu-sized gradients; with softplus it barely moves."""
     from base_dist.data import TaskDistribution
-    from base_dist.meta.engine import run_task
-    from base_dist.meta.loop import build_model
-    from base_dist.space.state import get_state
+    from base_dist.meta.prior import seeded_metanet
+    from base_dist.meta.task import run_task
+    from base_dist.space.meta_state import get_state
 
     moved = {}
     for param in ("linear", "softplus"):
         cfg = tiny(f"space.bayes.sigma_param={param}", "meta.inner_steps=3", "space.bayes.kl_weight_theta=0")
-        model = build_model(cfg)
+        model = seeded_metanet(cfg)
         W = get_state(model)
-        res = run_task(model, W, TaskDistribution(cfg.data).spec(0), cfg, 0, 0)
-        moved[param] = max(abs(sigma_mean({k: W[k] + res.delta[k]}, param) - sigma_mean({k: W[k]}, param))
+        delta = Layout.of(W).unflatten(run_task(model, W, TaskDistribution(cfg.data).spec(0), cfg, 0, 0).delta)
+        moved[param] = max(abs(sigma_mean({k: W[k] + delta[k]}, param) - sigma_mean({k: W[k]}, param))
                            for k in W if k.endswith(".rho"))
     assert moved["linear"] > 1e-5
     assert moved["linear"] > 100 * moved["softplus"]
 
 
 def test_meta_kl_prior_is_zero_at_the_start_of_a_task_and_grows():
-    from base_dist.meta.loop import build_model
+    from base_dist.meta.prior import seeded_metanet
 
-    model = build_model(tiny("space.bayes.kl_prior=meta"))
+    model = seeded_metanet(tiny("space.bayes.kl_prior=meta"))
     model.anchor_prior()
     assert float(model.kl_terms()["kl_theta"].detach()) == pytest.approx(0.0, abs=1e-3)
     with torch.no_grad():

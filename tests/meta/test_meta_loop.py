@@ -8,16 +8,17 @@ import pytest
 import torch
 from conftest import tiny
 
+from base_dist import meta_train
 from base_dist.errors import UserError
-from base_dist.meta.loop import build_model, meta_train
-from base_dist.space.state import get_state
+from base_dist.meta.prior import seeded_metanet
+from base_dist.space.meta_state import get_state
 from base_dist.track.checkpoint import CheckpointMismatch, load_checkpoint
 
 
 def test_three_rounds_change_W_and_write_outputs(trained_run):
     cfg, res = trained_run
     assert res.rounds_done == 3 and len(res.history) == 3
-    W0 = get_state(build_model(cfg))
+    W0 = get_state(seeded_metanet(cfg))
     assert list(res.W) == list(W0)
     assert any(not torch.equal(res.W[k], W0[k]) for k in W0)
     assert not torch.equal(res.W["arch.normal"], W0["arch.normal"])
@@ -72,7 +73,7 @@ def test_nonfinite_deltas_never_reach_W(tmp_path):
 
 def test_resume_warns_about_settings_that_changed(tmp_path, caplog):
     meta_train(tiny("meta.rounds=2"), tmp_path, stop_after=1, progress=False)
-    with caplog.at_level("WARNING", logger="base_dist.meta.loop"):
+    with caplog.at_level("WARNING", logger="base_dist.meta.checkpoints"):
         meta_train(tiny("meta.rounds=2", "meta.inner_lr_weights=0.01", "dist.workers=0"), tmp_path, resume=True,
                    progress=False)
     warned = [r.getMessage() for r in caplog.records if "differ from the checkpoint" in r.getMessage()]
@@ -80,7 +81,7 @@ def test_resume_warns_about_settings_that_changed(tmp_path, caplog):
 
 
 def test_ctrl_c_while_checkpointing_loses_no_metrics_line(trained_run, tmp_path, monkeypatch):
-    import base_dist.meta.loop as loop
+    import base_dist.meta.callbacks as loop
 
     cfg, straight = trained_run
     real_save, calls = loop.save_meta_checkpoint, []

@@ -5,9 +5,9 @@ from __future__ import annotations
 import torch
 from conftest import tiny
 
+from base_dist import meta_train
 from base_dist.config import SpaceConfig
 from base_dist.meta.adapt import adapt
-from base_dist.meta.loop import meta_train
 from base_dist.space.arch import argmax_arch
 from base_dist.space.metanet import create_metanet
 

@@ -1,4 +1,5 @@
-"""The outer update equals the explicit formula, in task-index order, with schedules and outer Adam."""
+"""The round's mean and outer update equal the explicit formula, in task-index order whatever the arrival
+order, with schedules and outer Adam."""
 
 from __future__ import annotations
 
@@ -11,9 +12,11 @@ import torch
 from conftest import tiny
 
 from base_dist.config import MetaConfig
-from base_dist.meta.engine import TaskResult, outer_update
-from base_dist.meta.outer import apply_outer, init_outer_state, mean_delta
+from base_dist.data import TaskDistribution
+from base_dist.meta.outer import apply_outer, init_outer_state
+from base_dist.meta.rounds import TaskOutcome, collect_round, fold_mean
 from base_dist.meta.schedules import outer_lr_at, tau_at
+from base_dist.space.meta_state import Layout
 from base_dist.track.checkpoint import CheckpointStore
 
 
@@ -23,36 +26,67 @@ def _W() -> OrderedDict:
                         ("classifiers.way3.bias", torch.randn(3, generator=g))])
 
 
-def _results(W: OrderedDict, n: int) -> list[TaskResult]:
+def _deltas(W: OrderedDict, n: int) -> list[OrderedDict]:
+    """``n`` named deltas of very different scales (so summation order shows in the last bits)."""
     g = torch.Generator().manual_seed(1)
-    return [TaskResult(index=i, delta=OrderedDict((k, torch.randn(v.shape, generator=g) * 10 ** (i % 3))
-                                                  for k, v in W.items()), metrics={}) for i in range(n)]
+    return [OrderedDict((k, torch.randn(v.shape, generator=g) * 10 ** (i % 3)) for k, v in W.items()) for i in range(n)]
+
+
+class ShuffledExecutor:
+    """Hands back fixed deltas for the requested indices, in a shuffled arrival order."""
+
+    def __init__(self, W: OrderedDict, deltas: list[OrderedDict], seed: int) -> None:
+        self.flat = [Layout.of(W).flatten(d) for d in deltas]
+        self.rng = random.Random(seed)
+
+    def execute(self, W, round_idx, requests):
+        out = [TaskOutcome(r.index, r.attempt, {}, True, fetch=lambda d=self.flat[r.index]: d) for r in requests]
+        self.rng.shuffle(out)
+        return out
+
+    def stats(self):
+        return {}
+
+    def close(self):
+        pass
+
+
+def _update(W, deltas, cfg, r, state, seed=0):
+    """One round through the production path: collect_round's fold, then the outer step."""
+    tasks = TaskDistribution(cfg.data)
+    summary = collect_round(ShuffledExecutor(W, deltas, seed), tasks, W, cfg.model_copy(
+        update={"meta": cfg.meta.model_copy(update={"tasks_per_round": len(deltas)})}), r)
+    return apply_outer(W, summary.mean_delta, cfg.meta, r, state)
+
+
+def test_streaming_fold_equals_the_plain_mean_bit_for_bit():
+    W, deltas = _W(), _deltas(_W(), 5)
+    flat = [Layout.of(W).flatten(d) for d in deltas]
+    plain = ((((flat[0] + flat[1]) + flat[2]) + flat[3]) + flat[4]) / 5
+    assert torch.equal(fold_mean(iter([lambda d=d: d for d in flat])), plain)
+    assert all(torch.equal(f, Layout.of(W).flatten(d)) for f, d in zip(flat, deltas, strict=True))  # inputs untouched
+    with pytest.raises(ValueError):
+        fold_mean(iter([]))
 
 
 def test_update_equals_explicit_formula_and_ignores_arrival_order():
     cfg = tiny("meta.outer_lr=0.7")
-    W, results = _W(), _results(_W(), 5)
-    new_W, state = outer_update(W, results, cfg, 0, {})
+    W, deltas = _W(), _deltas(_W(), 5)
+    new_W, state = _update(W, deltas, cfg, 0, {})
     for k in W:
-        total = (((results[0].delta[k] + results[1].delta[k]) + results[2].delta[k]) + results[3].delta[k]) \
-            + results[4].delta[k]
-        expected = W[k] + 0.7 * (total / 5)
-        assert torch.equal(new_W[k], expected)
+        total = (((deltas[0][k] + deltas[1][k]) + deltas[2][k]) + deltas[3][k]) + deltas[4][k]
+        assert torch.equal(new_W[k], W[k] + 0.7 * (total / 5))
     assert state == {}
-    for seed in range(3):
-        shuffled = list(results)
-        random.Random(seed).shuffle(shuffled)
-        again, _ = outer_update(W, shuffled, cfg, 0, {})
+    for seed in range(1, 4):
+        again, _ = _update(W, deltas, cfg, 0, {}, seed=seed)
         assert all(torch.equal(again[k], new_W[k]) for k in W)  # bitwise, not approximately
 
 
-def test_inputs_untouched_and_duplicates_refused():
-    W, results = _W(), _results(_W(), 2)
+def test_inputs_untouched():
+    W, deltas = _W(), _deltas(_W(), 2)
     before = {k: v.clone() for k, v in W.items()}
-    outer_update(W, results, tiny(), 0, {})
+    _update(W, deltas, tiny(), 0, {})
     assert all(torch.equal(W[k], before[k]) for k in W)
-    with pytest.raises(ValueError):
-        mean_delta([results[0], results[0]])
 
 
 @pytest.mark.parametrize("kind", ["constant", "linear", "cosine"])
@@ -72,8 +106,8 @@ def test_lambda_schedules(kind):
 
 def test_scheduled_lambda_is_applied():
     cfg = tiny("meta.rounds=3", "meta.outer_lr_schedule=linear", "meta.outer_lr=1.0", "meta.outer_lr_end=0.0")
-    W, results = _W(), _results(_W(), 2)
-    last, _ = outer_update(W, results, cfg, 2, {})
+    W = _W()
+    last, _ = _update(W, _deltas(W, 2), cfg, 2, {})
     assert all(torch.equal(last[k], W[k]) for k in W)  # lambda = 0 at the last round
 
 
@@ -90,11 +124,10 @@ def test_outer_adam_matches_torch_adam_with_separate_lrs():
                             {"params": [p for k, p in params.items() if not k.startswith("arch.")], "lr": 0.01}])
     state = init_outer_state(W, cfg.meta)
     for r in range(3):
-        results = _results(W, 3)
-        W, state = outer_update(W, results, cfg, r, state)
-        mean = mean_delta(results)
+        deltas = _deltas(W, 3)
+        W, state = _update(W, deltas, cfg, r, state)
         for k, p in params.items():
-            p.grad = -mean[k]
+            p.grad = -((deltas[0][k] + deltas[1][k]) + deltas[2][k]) / 3
         ref.step()
     for k in W:
         torch.testing.assert_close(W[k], params[k].detach(), rtol=1e-5, atol=1e-6)
@@ -105,9 +138,9 @@ def test_outer_adam_matches_torch_adam_with_separate_lrs():
 def test_outer_state_round_trips_through_a_checkpoint(tmp_path):
     cfg = tiny("meta.outer_optimizer=adam")
     W = _W()
-    W1, state = outer_update(W, _results(W, 2), cfg, 0, None)
+    W1, state = _update(W, _deltas(W, 2), cfg, 0, None)
     store = CheckpointStore(tmp_path)
     loaded = store.load(store.save(1, {"W": W1, "outer": state})).tensors
-    a, sa = apply_outer(W1, mean_delta(_results(W, 2)), cfg.meta, 1, state)
-    b, sb = apply_outer(loaded["W"], mean_delta(_results(W, 2)), cfg.meta, 1, loaded["outer"])
+    a, sa = _update(W1, _deltas(W, 2), cfg, 1, state)
+    b, sb = _update(loaded["W"], _deltas(W, 2), cfg, 1, loaded["outer"])
     assert all(torch.equal(a[k], b[k]) for k in a) and all(torch.equal(sa[k], sb[k]) for k in sa)

@@ -9,10 +9,11 @@ import torch
 
 from base_dist.config import load_config
 from base_dist.errors import UserError
-from base_dist.meta.loop import save_meta_checkpoint, space_signature
-from base_dist.report.derive import derive, derive_from_state, load_posterior, write_derive_outputs
+from base_dist.meta.checkpoints import save_meta_checkpoint
+from base_dist.meta.prior import load_posterior
+from base_dist.report.derive import derive, derive_from_state, write_derive_outputs
+from base_dist.space.meta_state import get_state
 from base_dist.space.metanet import create_metanet
-from base_dist.space.state import get_state
 from base_dist.track.checkpoint import CHECKPOINT_SUBDIR, CheckpointStore
 
 
@@ -54,7 +55,7 @@ def test_adapt_checkpoint_roundtrip(tiny_config_path, tmp_path):
     cfg = load_config(tiny_config_path)
     W = _fixed_phi_state(cfg)
     store = CheckpointStore(tmp_path / CHECKPOINT_SUBDIR, keep=1)
-    save_meta_checkpoint(store, cfg, 2, W, {}, space_signature(cfg, W), kind="adapt")
+    save_meta_checkpoint(store, cfg, 2, W, {}, kind="adapt")
     assert load_posterior(tmp_path).kind == "adapt"
     from base_dist.space.genotypes import genotype_to_dict
 
@@ -64,9 +65,10 @@ def test_adapt_checkpoint_roundtrip(tiny_config_path, tmp_path):
 def test_meta_checkpoint_needs_dataset(tiny_config_path, tmp_path):
     cfg = load_config(tiny_config_path)
     W = _fixed_phi_state(cfg)
-    save_meta_checkpoint(CheckpointStore(tmp_path / CHECKPOINT_SUBDIR), cfg, 1, W, {}, space_signature(cfg, W))
-    with pytest.raises(UserError, match="--dataset"):
+    save_meta_checkpoint(CheckpointStore(tmp_path / CHECKPOINT_SUBDIR), cfg, 1, W, {})
+    with pytest.raises(UserError, match="name a dataset") as err:
         derive(None, tmp_path)
+    assert err.value.option == "dataset"  # the CLI prints it as --dataset
     with pytest.raises(UserError, match="unknown dataset"):
         derive(None, tmp_path, dataset="no-such-set")
     res = derive(None, tmp_path, dataset="digits", tasks=2, samples=2)

@@ -32,7 +32,7 @@ def test_fast_adaptation_report(tiny, tmp_path):
 
 
 def test_fast_adaptation_pins_one_tau_for_every_variant(tmp_path):
-    from base_dist.meta.loop import meta_train
+    from base_dist import meta_train
     from base_dist.report.fast_adaptation import pin_tau
     from tests.conftest import CONFIGS
 
@@ -82,7 +82,7 @@ def test_update_section_replaces_in_place(tmp_path):
 
 def test_pretrain_arm_starts_from_the_scratch_W_and_adapts(tiny, tmp_path):
     from base_dist.config import config_from_dict
-    from base_dist.meta.loop import build_model
+    from base_dist.meta.prior import seeded_metanet
     from base_dist.report.common import with_seed
     from base_dist.report.fast_adaptation import PRETRAINED, run_fast_adaptation
     from base_dist.report.pretrain import budget_steps, pretrain, prior_space_config
@@ -94,7 +94,7 @@ def test_pretrain_arm_starts_from_the_scratch_W_and_adapts(tiny, tmp_path):
     pcfg = prior_space_config(ckpt, with_seed(cfg, 5))  # the prior's seed wins over the experiment's
     assert pcfg.seed == cfg.seed
     zero = load_checkpoint(pretrain(pcfg, 0, tmp_path / "p0")).tensors["W"]
-    prior_init = build_model(config_from_dict(load_checkpoint(ckpt).meta["config"])).state_dict()
+    prior_init = seeded_metanet(config_from_dict(load_checkpoint(ckpt).meta["config"])).state_dict()
     assert all(torch.equal(zero[k], prior_init[k]) for k in prior_init)  # the W the prior started from
     scratch = prior_init
     assert any(k.startswith("classifiers.way") and k not in scratch for k in zero)  # + the pooled classifier

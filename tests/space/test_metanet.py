@@ -9,7 +9,7 @@ import torch
 
 from base_dist.config import SpaceConfig
 from base_dist.errors import UserError
-from base_dist.space import state
+from base_dist.space import meta_state
 from base_dist.space.cells import MixedEdge
 from base_dist.space.metanet import create_metanet
 
@@ -111,25 +111,27 @@ def test_kl_weights_zero_disable() -> None:
 def test_state_contract() -> None:
     net = create_metanet(small_cfg(), seed=0)
     assert list(net.buffers()) == []
-    W = state.get_state(net)
+    W = meta_state.get_state(net)
     assert list(W) == [n for n, _ in net.named_parameters()]
     assert list(W)[:2] == ["arch.normal", "arch.reduce"] and W["arch.normal"].shape == (14, 8)
-    arch, weights = state.split_state(W)
-    assert list(arch) == ["arch.normal", "arch.reduce"]
+    assert [k for k in W if meta_state.is_arch(k)] == ["arch.normal", "arch.reduce"]
+    weights = [k for k in W if not meta_state.is_arch(k)]
     assert any(k.endswith(".mu") for k in weights) and any(k.endswith(".rho") for k in weights)
     assert any(k.startswith("heads.") for k in weights) and any(k.startswith("classifiers.way10") for k in weights)
-    # A task delta and an outer update are one call each, and load_state round-trips.
-    W2 = state.add_scaled(W, state.zeros_like(W), 1.0)
+    # A task delta is one flat vector in W's layout, and it maps back to W's names and shapes.
+    layout = meta_state.Layout.of(W)
     for p in net.parameters():
         p.data.add_(1.0)
-    delta = state.sub(state.get_state(net), W)
-    assert all(torch.allclose(d, torch.ones_like(d)) for d in delta.values())
-    mean = state.mean_states([delta, state.zeros_like(delta)])
-    assert all(torch.allclose(m, torch.full_like(m, 0.5)) for m in mean.values())
-    state.load_state(net, W2)
-    assert all(torch.equal(a, b) for a, b in zip(state.get_state(net).values(), W.values(), strict=True))
+    delta = layout.flatten(dict(net.named_parameters())) - layout.flatten(W)
+    assert delta.shape == (layout.numel,) and torch.allclose(delta, torch.ones_like(delta))
+    named = layout.unflatten(delta)
+    assert list(named) == list(W) and all(named[k].shape == W[k].shape for k in W)
+    with pytest.raises(ValueError, match="another search space"):
+        layout.unflatten(delta[:-1])
+    meta_state.load_state(net, W)
+    assert all(torch.equal(a, b) for a, b in zip(meta_state.get_state(net).values(), W.values(), strict=True))
     with pytest.raises(KeyError):
-        state.load_state(net, state.select(W, ["arch.normal"]))
+        meta_state.load_state(net, {"arch.normal": W["arch.normal"]})
 
 
 def test_heads_and_classifiers_by_shape() -> None:

@@ -10,8 +10,8 @@ import torch
 
 from base_dist.data import load_dataset
 from base_dist.train import train
+from base_dist.train.checkpoints import load_trained_network
 from base_dist.train.export import inference_network
-from base_dist.train.state import load_trained_network
 
 
 @pytest.fixture

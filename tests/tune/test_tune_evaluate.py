@@ -1,4 +1,4 @@
-"""Held-out evaluation (base_dist.meta.evaluate) and the on_round hook of meta_train."""
+"""Held-out evaluation (base_dist.meta.holdout) and the on_round hook of meta_train."""
 
 from __future__ import annotations
 
@@ -6,14 +6,16 @@ from pathlib import Path
 
 import pytest
 
-import base_dist.meta.evaluate as evaluate_mod
+import base_dist.meta.holdout as evaluate_mod
+from base_dist import meta_train
 from base_dist.config import load_config
 from base_dist.data import TaskDistribution
 from base_dist.errors import UserError
-from base_dist.meta.engine import task_seed
-from base_dist.meta.evaluate import holdout_accuracy, holdout_task_seed
-from base_dist.meta.loop import build_model, meta_train
-from base_dist.space.state import get_state
+from base_dist.meta.callbacks import OnRound
+from base_dist.meta.holdout import holdout_accuracy, holdout_task_seed
+from base_dist.meta.prior import seeded_metanet
+from base_dist.meta.task import task_seed
+from base_dist.space.meta_state import get_state
 
 TINY = Path(__file__).resolve().parents[2] / "jobs" / "configs" / "tiny.yaml"
 
@@ -25,7 +27,7 @@ def cfg():
 
 @pytest.fixture(scope="module")
 def W(cfg):
-    return get_state(build_model(cfg))
+    return get_state(seeded_metanet(cfg))
 
 
 def test_tune_holdout_accuracy_is_in_unit_interval_and_deterministic(cfg, W):
@@ -65,7 +67,7 @@ def test_tune_holdout_accuracy_needs_held_out_classes(W):
 
 def test_tune_meta_train_calls_on_round_after_each_round(cfg, tmp_path):
     calls = []
-    res = meta_train(cfg, tmp_path, progress=False, on_round=lambda done, row: calls.append((done, dict(row))))
+    res = meta_train(cfg, tmp_path, callbacks=[OnRound(lambda done, row: calls.append((done, dict(row))))])
     assert [c[0] for c in calls] == [1, 2]
     assert [c[1] for c in calls] == res.history
     assert (tmp_path / "checkpoints").is_dir()

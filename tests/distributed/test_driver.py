@@ -13,12 +13,12 @@ from pathlib import Path
 import pytest
 import torch
 
+from base_dist import meta_train
 from base_dist.config import load_config
-from base_dist.dist.driver import run_distributed
-from base_dist.meta.loop import meta_train
+from base_dist.distributed import create_trainer
 from base_dist.track.checkpoint import load_checkpoint
 from tests.conftest import CONFIGS, ROOT
-from tests.dist.faulty_workers import KillOnceWorker, NanOnceWorker
+from tests.distributed.faulty_workers import KillOnceWorker, NanOnceWorker
 
 pytestmark = pytest.mark.ray
 
@@ -26,6 +26,11 @@ pytestmark = pytest.mark.ray
 def _cfg(name: str, *extra: str):
     return load_config(CONFIGS / "tiny.yaml", [f"name={name}", "dist.workers=2", "dist.num_cpus_per_worker=0.5",
                                                "meta.rounds=3", "meta.tasks_per_round=3", *extra])
+
+
+def run_distributed(cfg, run_dir, resume=False, worker_cls=None, **kwargs):
+    """Meta-train through the engine the CLI uses (Ray workers, since the configs ask for them)."""
+    return create_trainer(cfg, run_dir, resume=resume, worker_cls=worker_cls, **kwargs).run()
 
 
 def _assert_same_W(a, b):

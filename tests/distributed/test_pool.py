@@ -8,7 +8,7 @@ import time
 
 import pytest
 
-from base_dist.dist.pool import TaskFailedError, WorkerPool, WorkItem
+from base_dist.distributed.pool import TaskFailedError, WorkerPool, WorkItem
 
 pytestmark = pytest.mark.ray
 

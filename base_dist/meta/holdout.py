@@ -2,7 +2,7 @@
 
 Tasks come from ``TaskDistribution(cfg.data, split="holdout")`` (the ``data.holdout_classes``
 classes per source kept out of meta-training, or a source's fixed held-out split). Each is adapted
-with the inner loop of meta-training (:func:`base_dist.meta.engine.run_task`: ``meta.inner_steps``
+with the inner loop of meta-training (:func:`base_dist.meta.task.run_task`: ``meta.inner_steps``
 steps at ``meta.inner_lr_*``) and scored on its validation part at the posterior mean.
 
 Seeds: task ``i`` is drawn from ``derive_seed(cfg.seed, "holdout", i)`` and adapted with the step
@@ -13,10 +13,10 @@ shares ``seed`` (scores are comparable). The Gumbel temperature is that of round
 
 Example:
     >>> from base_dist.config import load_config
-    >>> from base_dist.meta.loop import build_model
-    >>> from base_dist.space.state import get_state
+    >>> from base_dist.meta.prior import seeded_metanet
+    >>> from base_dist.space.meta_state import get_state
     >>> cfg = load_config("jobs/configs/tiny.yaml")
-    >>> out = holdout_accuracy(cfg, get_state(build_model(cfg)), n_tasks=2)   # doctest: +SKIP
+    >>> out = holdout_accuracy(cfg, get_state(seeded_metanet(cfg)), n_tasks=2)   # doctest: +SKIP
     >>> 0.0 <= out["holdout_acc"] <= 1.0                                      # doctest: +SKIP
     True
 """
@@ -32,9 +32,9 @@ from torch import Tensor
 from base_dist.config import ExperimentConfig
 from base_dist.data import TaskDistribution
 from base_dist.errors import UserError
-from base_dist.meta.engine import configure_process, run_task
-from base_dist.meta.loop import build_model
+from base_dist.meta.prior import seeded_metanet
 from base_dist.meta.schedules import tau_at
+from base_dist.meta.task import configure_process, run_task
 from base_dist.utils import derive_seed
 
 HOLDOUT_SPLIT = "holdout"
@@ -45,7 +45,7 @@ def holdout_task_seed(cfg: ExperimentConfig, index: int) -> int:
 
     Example:
         >>> from base_dist.config import load_config
-        >>> from base_dist.meta.engine import task_seed
+        >>> from base_dist.meta.task import task_seed
         >>> cfg = load_config(None)
         >>> holdout_task_seed(cfg, 0) != task_seed(cfg, 0, 0)
         True
@@ -86,7 +86,7 @@ class HoldoutEvaluator:
         self.dist = TaskDistribution(cfg.data, split=HOLDOUT_SPLIT)
         self.specs = [self.dist.spec(holdout_task_seed(cfg, i)) for i in range(self.n_tasks)]
         self.tasks = [self.dist.build(s) for s in self.specs]
-        self.model = build_model(cfg, self.device)
+        self.model = seeded_metanet(cfg, self.device)
 
     def __call__(self, W: Mapping[str, Tensor], round_idx: int | None = None) -> dict[str, float]:
         """Adapt ``W`` to every held-out task; mean/min/max validation accuracy and mean loss.
@@ -121,10 +121,10 @@ def holdout_accuracy(cfg: ExperimentConfig, W: Mapping[str, Tensor], n_tasks: in
 
     Example:
         >>> from base_dist.config import load_config
-        >>> from base_dist.meta.loop import build_model
-        >>> from base_dist.space.state import get_state
+        >>> from base_dist.meta.prior import seeded_metanet
+        >>> from base_dist.space.meta_state import get_state
         >>> cfg = load_config("jobs/configs/tiny.yaml")
-        >>> holdout_accuracy(cfg, get_state(build_model(cfg)), 2)["holdout_tasks"]   # doctest: +SKIP
+        >>> holdout_accuracy(cfg, get_state(seeded_metanet(cfg)), 2)["holdout_tasks"]   # doctest: +SKIP
         2.0
     """
     return HoldoutEvaluator(cfg, n_tasks, device=device)(W, round_idx)

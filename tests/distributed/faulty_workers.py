@@ -8,7 +8,7 @@ import tempfile
 from pathlib import Path
 from typing import Any
 
-from base_dist.dist.worker import TaskWorker
+from base_dist.distributed.worker import TaskWorker
 
 
 class KillOnceWorker(TaskWorker):
@@ -32,6 +32,6 @@ class NanOnceWorker(TaskWorker):
         info, delta = super().run(w_box, round_idx, index, attempt, spec)
         if round_idx == 0 and index == 1 and attempt == 0:
             delta = delta.copy()
-            delta[:10] = float("nan")  # the packed delta (see base_dist.dist.wire)
+            delta[:10] = float("nan")  # the packed delta (see base_dist.distributed.wire)
             info["finite"] = False
         return info, delta

@@ -14,10 +14,10 @@ from typing import Any
 
 from base_dist.config import ExperimentConfig
 from base_dist.data import TaskDistribution
-from base_dist.dist.wire import WIRE_DTYPES, buffer_is_finite, pack, unpack
-from base_dist.meta.engine import configure_process, run_task
-from base_dist.meta.loop import build_model
-from base_dist.space.state import is_finite
+from base_dist.distributed.wire import WIRE_DTYPES, pack, unpack, wire_values
+from base_dist.meta.prior import seeded_metanet
+from base_dist.meta.task import configure_process, run_task
+from base_dist.space.meta_state import Layout, is_finite
 from base_dist.utils import resolve_device
 
 
@@ -34,10 +34,10 @@ class TaskWorker:
         self.slot = slot
         configure_process(self.cfg)
         self.device = resolve_device(self.cfg.device)
-        self.model = build_model(self.cfg, self.device)
+        self.model = seeded_metanet(self.cfg, self.device)
         self.tasks = TaskDistribution(self.cfg.data, split="meta-train")
         self.wire_dtype = WIRE_DTYPES[self.cfg.dist.delta_dtype]
-        self._like = dict(self.model.named_parameters())  # names and shapes of W, for unpacking
+        self.layout = Layout.of(dict(self.model.named_parameters()))  # names and shapes of W, for unpacking
         self._w_key: str | None = None
         self._W: Any = None
 
@@ -51,16 +51,16 @@ class TaskWorker:
 
         ref = w_box[0]
         if ref.hex() != self._w_key:
-            self._W, self._w_key = unpack(ray.get(ref), self._like), ref.hex()
+            self._W, self._w_key = self.layout.unflatten(unpack(ray.get(ref))), ref.hex()
         return self._W
 
     def run(self, w_box: list[Any], round_idx: int, index: int, attempt: int, spec: Any) -> tuple[dict[str, Any], Any]:
-        """Run one task; returns ``(info, delta)`` with the delta on CPU in the wire dtype."""
+        """Run one task; returns ``(info, delta)``: the flat delta packed in the wire dtype."""
         t0 = time.perf_counter()
         result = run_task(self.model, self._weights(w_box), spec, self.cfg, round_idx, index, self.device,
-                          dist=self.tasks, attempt=attempt)
+                          tasks=self.tasks, attempt=attempt)
         delta = pack(result.delta, self.wire_dtype)
-        finite = is_finite(result.delta) and buffer_is_finite(delta, self.wire_dtype)
+        finite = is_finite(wire_values(delta, self.wire_dtype))  # what travels is what is checked (fp16 overflows)
         info = {"metrics": result.metrics, "finite": finite, "pid": os.getpid(), "slot": self.slot,
                 "seconds": time.perf_counter() - t0}
         return info, delta

@@ -16,12 +16,13 @@ from typing import Any
 from torch import Tensor
 
 from base_dist.config import ExperimentConfig, config_to_dict
-from base_dist.ray_cluster import RayConnection, connect
-from base_dist.dist.pool import TaskFailedError, WorkerPool, WorkItem
-from base_dist.dist.wire import WIRE_DTYPES, pack, unpack
-from base_dist.dist.worker import TaskWorker
+from base_dist.distributed.pool import TaskFailedError, WorkerPool, WorkItem
+from base_dist.distributed.wire import WIRE_DTYPES, pack, unpack
+from base_dist.distributed.worker import TaskWorker
 from base_dist.errors import UserError
 from base_dist.meta.rounds import TaskOutcome, TaskRequest
+from base_dist.ray_cluster import RayConnection, connect
+from base_dist.space.meta_state import Layout
 
 log = logging.getLogger(__name__)
 
@@ -61,7 +62,7 @@ class RayExecutor:
 
         if self._w_round != round_idx:
             t0 = time.perf_counter()
-            self._w_ref, self._w_round = ray.put(pack(W)), round_idx
+            self._w_ref, self._w_round = ray.put(pack(Layout.of(W).flatten(W))), round_idx
             self.puts += 1
             self.put_s += time.perf_counter() - t0
         return self._w_ref
@@ -83,12 +84,12 @@ class RayExecutor:
         except TaskFailedError as err:
             raise UserError(f"round {round_idx}: {err}") from err
 
-        like, wire = W, WIRE_DTYPES[self.cfg.dist.delta_dtype]
+        wire = WIRE_DTYPES[self.cfg.dist.delta_dtype]
 
         def fetcher(ref: Any, req: TaskRequest) -> Any:
             def fetch() -> Any:
                 try:
-                    return unpack(ray.get(ref), like, wire)
+                    return unpack(ray.get(ref), wire)
                 except ObjectLostError:
                     # The node holding a finished delta died before the fold: the task is seeded,
                     # so running it again gives the same delta bit for bit.
@@ -100,7 +101,6 @@ class RayExecutor:
         return [TaskOutcome(c.item.index, c.item.payload.attempt, c.info["metrics"], bool(c.info["finite"]),
                             fetch=fetcher(c.result_ref, c.item.payload)) for c in done]
 
-    @property
     def stats(self) -> dict[str, float]:
         """Cumulative retry/restart counters for logging."""
         return {"retries": float(self.pool.stats.retries), "worker_restarts": float(self.pool.stats.actor_restarts),

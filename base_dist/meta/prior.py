@@ -1,0 +1,123 @@
+"""The meta-network a run starts from, and the one loader of a saved posterior (a prior or an adapted one).
+
+- :func:`seeded_metanet`: the meta-network of ``cfg.space`` with its seeded initial weights (the
+  "from scratch" W every run and every baseline starts from).
+- :func:`load_posterior`: a meta-train, adapt or pretrain checkpoint (file or run directory) as a
+  :class:`Posterior` — W, its search space, config, rounds and kind.
+- :func:`fit_to_target`: a posterior's W on a meta-network that has the head and classifier a new
+  target needs (extend the space, build the network, transfer the state: :mod:`base_dist.meta.heads`).
+
+Example:
+    >>> from base_dist.config import load_config
+    >>> cfg = load_config("jobs/configs/tiny.yaml")
+    >>> fitted = fit_to_target(get_state(seeded_metanet(cfg)), cfg.space, cfg, image_size=28, in_channels=1,
+    ...                        n_classes=10)
+    >>> sorted(h.image_size for h in fitted.space.heads), 10 in fitted.space.n_ways
+    ([16, 28], True)
+"""
+
+from __future__ import annotations
+
+from collections import OrderedDict
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import torch
+from torch import Tensor
+
+from base_dist.config import ExperimentConfig, SpaceConfig
+from base_dist.errors import UserError
+from base_dist.meta.heads import extend_space, transfer_state
+from base_dist.space.meta_state import cpu_fp32, get_state, load_state
+from base_dist.space.metanet import MetaNetwork, create_metanet
+from base_dist.track.checkpoint import load_checkpoint, space_of
+from base_dist.utils import derive_seed
+
+
+def init_seed(cfg: ExperimentConfig) -> int:
+    """Seed of the meta-network's initial weights (independent of the global RNG).
+
+    Example:
+        >>> from base_dist.config import load_config
+        >>> init_seed(load_config(None)) == init_seed(load_config(None))
+        True
+    """
+    return derive_seed(cfg.seed, "init")
+
+
+def seeded_metanet(cfg: ExperimentConfig, device: torch.device | str = "cpu", space: SpaceConfig | None = None) -> MetaNetwork:
+    """The meta-network of ``space`` (default ``cfg.space``) with ``cfg``'s seeded initial weights.
+
+    Example:
+        >>> from base_dist.config import load_config
+        >>> net = seeded_metanet(load_config("jobs/configs/tiny.yaml"))
+        >>> next(iter(dict(net.named_parameters())))
+        'arch.normal'
+    """
+    return create_metanet(space or cfg.space, seed=init_seed(cfg)).to(device)
+
+
+@dataclass
+class Posterior:
+    """A checkpoint's ``W`` with its search space, config, rounds done and kind (meta-train/adapt/pretrain)."""
+
+    W: OrderedDict[str, Tensor]
+    space: SpaceConfig
+    config: dict[str, Any]
+    rounds: int
+    kind: str
+    path: Path
+
+
+def load_posterior(checkpoint: str | Path) -> Posterior:
+    """Load a meta-train, adapt or pretrain checkpoint (a file or a run directory) as a :class:`Posterior`.
+
+    Raises :class:`base_dist.errors.UserError` (one line) when the path is missing or holds no usable W.
+
+    Example:
+        >>> load_posterior("/nonexistent/run")
+        Traceback (most recent call last):
+        ...
+        base_dist.errors.UserError: /nonexistent/run: no such file or directory (expected a run directory or checkpoint)
+    """
+    p = Path(checkpoint)
+    if not p.exists():
+        raise UserError(f"{p}: no such file or directory (expected a run directory or checkpoint)")
+    ckpt = load_checkpoint(p)
+    space = space_of(ckpt)
+    W = cpu_fp32(ckpt.tensors["W"])
+    if "arch.normal" not in W or "arch.reduce" not in W:
+        raise UserError(f"{ckpt.path}: the checkpoint holds no architecture logits (arch.normal/arch.reduce)")
+    return Posterior(W=W, space=space, config=dict(ckpt.meta["config"]),
+                     rounds=int(ckpt.meta.get("rounds_done", ckpt.round)),
+                     kind=str(ckpt.meta.get("kind", "meta-train")), path=Path(ckpt.path))
+
+
+@dataclass
+class FittedNetwork:
+    """A meta-network for a target, loaded with the posterior's W (new heads/classifiers by the rules)."""
+
+    model: MetaNetwork
+    space: SpaceConfig
+    W: OrderedDict[str, Tensor]
+    notes: list[str] = field(default_factory=list)
+
+
+def fit_to_target(W: OrderedDict[str, Tensor], space: SpaceConfig, cfg: ExperimentConfig, *, image_size: int,
+                  in_channels: int, n_classes: int, device: torch.device | str = "cpu",
+                  modes: Callable[[SpaceConfig], SpaceConfig] | None = None) -> FittedNetwork:
+    """``W`` (of ``space``) on a meta-network with a head for ``image_size``/``in_channels`` and an
+    ``n_classes``-way classifier; fresh entries come from ``cfg``'s seeded init. ``modes`` may change
+    settings that leave W's layout alone (e.g. adaptation's architecture modes).
+
+    Example: see the module docstring.
+    """
+    target, notes = extend_space(space, image_size, in_channels, n_classes)
+    if modes is not None:
+        target = modes(target)
+    model = seeded_metanet(cfg, device, space=target)
+    W_new = transfer_state(W, get_state(model), space, target)
+    load_state(model, W_new)
+    return FittedNetwork(model=model, space=target, W=W_new, notes=notes)
