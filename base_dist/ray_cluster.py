@@ -1,6 +1,6 @@
 """Joining or starting a Ray cluster for a driver (meta-training, Ray Train, Tune).
 
-A layer-0 module so that ``dist`` (meta-training) and ``train`` (Ray Train) join Ray the same way.
+A layer-0 module so that ``distributed`` (meta-training) and ``train`` (Ray Train) join Ray the same way.
 
 Order: an already initialised Ray (a test fixture, a Tune trial, a ``ray job`` driver) is reused;
 else ``dist.address`` or ``$RAY_ADDRESS`` (``auto`` joins the cluster running on this machine);

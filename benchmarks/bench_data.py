@@ -1,4 +1,4 @@
-"""Task sampling speed from in-memory Fashion-MNIST (issue 4).
+"""Task sampling speed from in-memory Fashion-MNIST.
 
 The goal: a 5-way task of 500 train + 100 val images at 28x28 in well under 50 ms. Side by side in
 one run: the batched tensor path at 16/28/56 pixels, and a per-image PIL resize baseline at 56 (what

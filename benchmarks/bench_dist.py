@@ -1,4 +1,4 @@
-"""Distributed meta-training on the 2-core machine (issue 6), side by side in one run.
+"""Distributed meta-training on the 2-core machine, side by side in one run.
 
 On the same config and the same tasks (same seeds), one torch thread per task everywhere:
 

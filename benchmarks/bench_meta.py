@@ -1,4 +1,4 @@
-"""In-process meta-training throughput and `base-dist adapt` wall time at the demo config (issue 5).
+"""In-process meta-training throughput and `base-dist adapt` wall time at the demo config.
 
 Side by side in one run:
 

@@ -1,4 +1,4 @@
-"""`base-dist adapt`: quickly adapt a meta-trained network to a whole dataset (issue 5).
+"""`base-dist adapt`: quickly adapt a meta-trained network to a whole dataset.
 
 Example:
     $ base-dist adapt --checkpoint runs/meta-train-x --dataset digits --run-dir runs/adapt-digits

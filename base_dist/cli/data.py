@@ -1,4 +1,4 @@
-"""`base-dist data`: list, describe and preview the data sources (issue 4).
+"""`base-dist data`: list, describe and preview the data sources.
 
 Example:
     $ base-dist data list

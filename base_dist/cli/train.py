@@ -1,4 +1,4 @@
-"""`base-dist train`: train a genotype's full network with the DARTS recipe (issue 7).
+"""`base-dist train`: train a genotype's full network with the DARTS recipe.
 
 Example:
     $ base-dist train --genotype darts_v2 --dataset fashion-mnist --set train.epochs=20 --run-dir runs/fm

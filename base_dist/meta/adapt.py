@@ -157,6 +157,12 @@ def _held_out(model: torch.nn.Module, target: _Target, tau: float) -> dict[str, 
     return {"val_loss": val_loss, "val_acc": val_acc, "arch_entropy": arch_entropy(model)}
 
 
+def _log_epoch(row: dict[str, float], epochs: int, eta_s: float) -> None:
+    log.info("epoch %d/%d | train acc %.1f%% | val acc %.1f%% | arch entropy %.3f | %s | ETA %s", int(row["epoch"]),
+             epochs, 100 * row["train_acc"], 100 * row["val_acc"], row["arch_entropy"],
+             format_duration(row["seconds"]), format_duration(eta_s))
+
+
 def _open_tracker(cfg: ExperimentConfig, run_dir: Path | None, tracker: NullTracker | None) -> tuple[NullTracker, bool]:
     """The caller's tracker, else a run of its own when there is a run directory (and ``tracking.mlflow``)."""
     if tracker is not None:
@@ -211,10 +217,7 @@ def adapt(cfg: ExperimentConfig, checkpoint: str | Path | None = None, *, run_di
             history.append(row)
             tracker.log_metrics({k: v for k, v in row.items() if k != "epoch"}, step=epoch)
             if progress:
-                eta = (time.perf_counter() - t_epochs) / epoch * (a.epochs - epoch)
-                log.info("epoch %d/%d | train acc %.1f%% | val acc %.1f%% | arch entropy %.3f | %s | ETA %s",
-                         epoch, a.epochs, 100 * row["train_acc"], 100 * row["val_acc"], row["arch_entropy"],
-                         format_duration(row["seconds"]), format_duration(eta))
+                _log_epoch(row, a.epochs, (time.perf_counter() - t_epochs) / epoch * (a.epochs - epoch))
         status = "FINISHED"
     finally:
         if own_tracker:

@@ -70,7 +70,7 @@ def eval_config(cfg: ExperimentConfig, round_idx: int | None = None) -> Experime
 class HoldoutEvaluator:
     """Reusable held-out evaluation: builds the model and the ``n_tasks`` tasks once.
 
-    Like ``meta_train``, it sets this process's torch threads to ``dist.torch_threads``.
+    Like meta-training, it sets this process's torch threads to ``dist.torch_threads``.
 
     Example:
         >>> ev = HoldoutEvaluator(cfg, n_tasks=4)          # doctest: +SKIP
@@ -81,11 +81,11 @@ class HoldoutEvaluator:
     def __init__(self, cfg: ExperimentConfig, n_tasks: int, *, device: torch.device | str = "cpu") -> None:
         if n_tasks < 1:
             raise UserError(f"held-out evaluation needs at least 1 task (got {n_tasks})")
-        configure_process(cfg)  # torch threads = dist.torch_threads, as meta_train/adapt do
+        configure_process(cfg)  # torch threads = dist.torch_threads, as meta-training and adapt do
         self.cfg, self.n_tasks, self.device = cfg, int(n_tasks), torch.device(device)
-        self.dist = TaskDistribution(cfg.data, split=HOLDOUT_SPLIT)
-        self.specs = [self.dist.spec(holdout_task_seed(cfg, i)) for i in range(self.n_tasks)]
-        self.tasks = [self.dist.build(s) for s in self.specs]
+        self.task_dist = TaskDistribution(cfg.data, split=HOLDOUT_SPLIT)
+        self.specs = [self.task_dist.spec(holdout_task_seed(cfg, i)) for i in range(self.n_tasks)]
+        self.tasks = [self.task_dist.build(s) for s in self.specs]
         self.model = seeded_metanet(cfg, self.device)
 
     def __call__(self, W: Mapping[str, Tensor], round_idx: int | None = None) -> dict[str, float]:
@@ -98,7 +98,7 @@ class HoldoutEvaluator:
         ecfg = eval_config(self.cfg, round_idx)
         accs, losses = [], []
         for i, task in enumerate(self.tasks):
-            res = run_task(self.model, W, task, ecfg, 0, i, self.device, dist=self.dist)
+            res = run_task(self.model, W, task, ecfg, 0, i, self.device, tasks=self.task_dist)
             accs.append(float(res.metrics["val_acc"]))
             losses.append(float(res.metrics["val_loss"]))
         finite = [v for v in losses if math.isfinite(v)]

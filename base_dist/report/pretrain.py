@@ -51,7 +51,7 @@ class PooledBatches:
     """Seeded batches over the pooled meta-train classes of ``cfg.data``; labels index the pool."""
 
     def __init__(self, cfg: ExperimentConfig) -> None:
-        dist = TaskDistribution(cfg.data, split="meta-train")
+        tasks = TaskDistribution(cfg.data, split="meta-train")
         self.cfg = cfg
         self.sources = list(cfg.data.sources)
         self.weights = torch.tensor([s.weight for s in self.sources], dtype=torch.float64)
@@ -59,7 +59,7 @@ class PooledBatches:
         for s in self.sources:
             src = create_source(s.name, source_root(cfg.data, s))
             per_class = src.by_class()
-            classes = dist.class_pool(s.name)
+            classes = tasks.class_pool(s.name)
             self.pools.append((src, [per_class[c] for c in classes]))
             self.offsets.append(total)
             total += len(classes)

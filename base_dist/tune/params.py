@@ -82,16 +82,16 @@ def check_params(spec: TuneSpec, base: dict[str, Any], origin: str = "tune spec"
         ...
         base_dist.errors.UserError: t.yaml: params.meta.bogus: unknown config path (no such field in the config)
     """
-    for path, dist in spec.params.items():
+    for path, param in spec.params.items():
         where = f"{origin}: params.{path}"
         current = config_value(base, path)
         if current is _MISSING:
             raise UserError(f"{where}: unknown config path (no such field in the config)")
         if isinstance(current, dict):
             raise UserError(f"{where}: is a config section; search over one of its fields, e.g. {path}.<field>")
-        if dist.is_float() and _is_int_field(current):
-            raise UserError(f"{where}: an integer field; use randint, lograndint or choice instead of {dist.kind}")
-        for value in dist.values():
+        if param.is_float() and _is_int_field(current):
+            raise UserError(f"{where}: an integer field; use randint, lograndint or choice instead of {param.kind}")
+        for value in param.values():
             try:
                 apply_params(base, {path: value})
             except UserError as err:
@@ -125,7 +125,7 @@ def prepare_base(cfg: ExperimentConfig, spec: TuneSpec, origin: str = "tune spec
     return cfg
 
 
-def to_tune_domain(dist: ParamSpec) -> Any:
+def to_tune_domain(param: ParamSpec) -> Any:
     """The Ray Tune sampling domain of one distribution (imports Ray).
 
     Example:
@@ -134,16 +134,16 @@ def to_tune_domain(dist: ParamSpec) -> Any:
     """
     from ray import tune
 
-    a = dist.args
-    if dist.kind == "uniform":
+    a = param.args
+    if param.kind == "uniform":
         return tune.uniform(a[0], a[1])
-    if dist.kind == "loguniform":
+    if param.kind == "loguniform":
         return tune.loguniform(a[0], a[1])
-    if dist.kind == "quniform":
+    if param.kind == "quniform":
         return tune.quniform(a[0], a[1], a[2])
-    if dist.kind == "randint":
+    if param.kind == "randint":
         return tune.randint(a[0], a[1] + 1)  # Ray's upper bound is exclusive; ours is inclusive
-    if dist.kind == "lograndint":
+    if param.kind == "lograndint":
         return tune.lograndint(a[0], a[1] + 1)
     return tune.choice(list(a))
 
@@ -155,4 +155,4 @@ def search_space(spec: TuneSpec) -> dict[str, Any]:
         >>> sorted(search_space(spec))     # doctest: +SKIP
         ['meta.inner_lr_weights', 'meta.inner_steps']
     """
-    return {path: to_tune_domain(dist) for path, dist in spec.params.items()}
+    return {path: to_tune_domain(param) for path, param in spec.params.items()}

@@ -93,8 +93,8 @@ def make_searcher(spec: TuneSpec, seed: int) -> Any:
         except ImportError as err:
             raise UserError("search: optuna needs the optuna package: pip install optuna "
                             "(or pip install -e '.[tune]'), or use search: random") from err
-        for path, dist in spec.params.items():
-            if dist.kind == "choice" and any(isinstance(v, (list, dict)) for v in dist.args):
+        for path, param in spec.params.items():
+            if param.kind == "choice" and any(isinstance(v, (list, dict)) for v in param.args):
                 raise UserError(f"params.{path}: optuna only takes scalar choices; use search: random")
         sampler = optuna.samplers.TPESampler(seed=seed)
         return ConcurrencyLimiter(OptunaSearch(metric=spec.metric, mode=spec.mode, sampler=sampler),
@@ -127,9 +127,9 @@ def _check_fits(cfg: ExperimentConfig, spec: TuneSpec, base: dict[str, Any]) -> 
     total = ray.cluster_resources()
     worst: dict[str, float] = {}
     probes = [cfg]
-    for path, dist in spec.params.items():
+    for path, param in spec.params.items():
         if path.startswith("dist."):
-            probes += [apply_params(base, {path: v}) for v in dist.values()]
+            probes += [apply_params(base, {path: v}) for v in param.values()]
     for c in probes:
         need: dict[str, float] = {}
         for bundle in trial_bundles(c, spec.driver_cpus):
@@ -168,8 +168,8 @@ def _summary_params(spec: TuneSpec) -> dict[str, str]:
     out = {"tune.metric": spec.metric, "tune.mode": spec.mode, "tune.num_samples": str(spec.num_samples),
            "tune.max_concurrent": str(spec.max_concurrent), "tune.search": spec.search,
            "tune.scheduler": spec.scheduler.name, "tune.eval_tasks": str(spec.eval_tasks)}
-    for path, dist in spec.params.items():
-        out[f"tune.space.{path}"] = json.dumps({dist.kind: dist.args})
+    for path, param in spec.params.items():
+        out[f"tune.space.{path}"] = json.dumps({param.kind: param.args})
     return out
 
 
