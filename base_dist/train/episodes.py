@@ -15,15 +15,20 @@ Example:
 from __future__ import annotations
 
 from base_dist.config import DataConfig, ExperimentConfig, SourceSpec
-from base_dist.data import Episode, TaskDistribution, create_source
+from base_dist.data import Episode, TaskDistribution, create_source, source_meta
 from base_dist.errors import UserError
 from base_dist.utils import derive_seed
 
 
 def _data_config(cfg: ExperimentConfig) -> DataConfig:
-    fs = cfg.fewshot
-    return DataConfig(root=cfg.data.root, sources=[SourceSpec(name=fs.source, root=fs.root, image_sizes=[fs.image_size])],
-                      n_way=fs.n_way, train_per_class=fs.k_shot, val_per_class=fs.k_query)
+    """The data config of the episodes: a source without a fixed class split holds out ``data.holdout_classes``."""
+    fs, d = cfg.fewshot, cfg.data
+    if source_meta(fs.source, fs.root if fs.root is not None else d.root).class_splits is None and not d.holdout_classes:
+        raise UserError(f"fewshot.source {fs.source!r} has no fixed class split: set data.holdout_classes to hold "
+                        "classes out for testing (or use glyphs, omniglot or mini-imagenet)")
+    return DataConfig(root=d.root, sources=[SourceSpec(name=fs.source, root=fs.root, image_sizes=[fs.image_size])],
+                      n_way=fs.n_way, train_per_class=fs.k_shot, val_per_class=fs.k_query,
+                      holdout_classes=d.holdout_classes, split_seed=d.split_seed)
 
 
 def episode_tasks(cfg: ExperimentConfig, split: str) -> TaskDistribution:

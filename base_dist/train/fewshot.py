@@ -109,9 +109,12 @@ def _keep_rows(path: Path, upto: int) -> list[dict[str, float]]:
 
 def _resume(store: CheckpointStore, signature: str, net: nn.Module, optimizer: torch.optim.Optimizer) -> tuple[int, float]:
     """Load the newest good checkpoint into ``net`` and ``optimizer``; ``(iterations done, train seconds)``."""
-    ckpt = store.latest_good(expect_signature=signature)
+    ckpt = store.latest_good()
     if ckpt is None:
         raise UserError(f"--resume {store.dir.parent}: no checkpoint in {store.dir}; start a new run")
+    if ckpt.meta.get("kind") != "fewshot" or ckpt.signature != signature:
+        raise UserError(f"--resume: checkpoint {ckpt.path} holds another network (signature {ckpt.signature!r}, "
+                        f"this config's is {signature!r}); resume with that run's fewshot.* settings or start a new run")
     net.load_state_dict(ckpt.tensors["model"])
     restore_optimizer(net, optimizer, ckpt.tensors.get("opt", {}))
     return ckpt.round, float(ckpt.meta.get("train_s", 0.0))
