@@ -289,7 +289,7 @@ class FewshotConfig(Section):
     test_inner_steps: int | None = Field(10, ge=0, description="SGD steps at evaluation; None: inner_steps")
     first_order: bool = Field(False, description="first-order MAML (no second derivatives)")
     outer_lr: float = Field(1e-3, gt=0, description="Adam's learning rate on the query loss")
-    iterations: int = Field(2000, ge=1, description="outer steps")
+    iterations: int = Field(1000, ge=1, description="outer steps")
     checkpoint_every: int = Field(100, ge=1)
     keep_checkpoints: int = Field(2, ge=1)
     log_every: int = Field(50, ge=1, description="progress line every this many iterations")

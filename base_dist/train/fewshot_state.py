@@ -28,8 +28,9 @@ from base_dist.config import ExperimentConfig, config_from_dict, config_to_dict
 from base_dist.errors import UserError
 from base_dist.space.fewshot_nets import create_fewshot_network, network_genotype, network_width, parameter_count
 from base_dist.space.genotypes import genotype_to_dict
-from base_dist.track.checkpoint import CHECKPOINT_SUBDIR, CheckpointStore, load_checkpoint
+from base_dist.track.checkpoint import CheckpointStore
 from base_dist.train.recipe import load_optimizer_tensors, optimizer_tensors
+from base_dist.train.state import load_run_checkpoint
 from base_dist.utils import derive_seed
 
 
@@ -100,12 +101,7 @@ def load_fewshot_run(run_dir: str | Path, cfg: ExperimentConfig | None = None) -
 
     Raises :class:`UserError` when there is no checkpoint or it is not a few-shot one.
     """
-    run_dir = Path(run_dir)
-    if not (run_dir / CHECKPOINT_SUBDIR).is_dir():
-        raise UserError(f"{run_dir}: no {CHECKPOINT_SUBDIR}/ here; pass the run directory of a `fewshot train` run")
-    ckpt = load_checkpoint(run_dir)
-    if ckpt.meta.get("kind") != "fewshot" or "model" not in ckpt.tensors:
-        raise UserError(f"checkpoint {ckpt.path}: not a `fewshot train` checkpoint")
+    ckpt = load_run_checkpoint(run_dir, "fewshot", "fewshot train")
     cfg = cfg or config_from_dict(ckpt.meta["config"], origin=f"checkpoint {ckpt.path}: config")
     in_channels = int(ckpt.meta["network"]["in_channels"])
     net = build_fewshot_network(cfg, in_channels)

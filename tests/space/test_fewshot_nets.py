@@ -15,13 +15,7 @@ from base_dist.space.fewshot_nets import (
     parameter_count,
 )
 
-
-@pytest.fixture(autouse=True)
-def one_thread():
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
 
 def test_conv4_is_maml_s_network():
