@@ -21,7 +21,15 @@ from base_dist.cli.common import (
     resume_settings,
 )
 from base_dist.cli.train import _genotype_key
+from base_dist.config import ExperimentConfig
 from base_dist.errors import UserError
+
+
+def set_threads(cfg: ExperimentConfig) -> None:
+    """Torch threads per ``dist.torch_threads`` (1 by default), as ``meta-train`` sets them."""
+    import torch
+
+    torch.set_num_threads(cfg.dist.torch_threads)
 
 
 @click.group(name="fewshot", invoke_without_command=True)
@@ -53,6 +61,7 @@ def train_cmd(config_path: Path | None, overrides: tuple[str, ...], run_dir: Pat
                             "fewshot.k_shot": k_shot, "fewshot.iterations": iterations})
     cfg = resolve_config(config_path, overrides, extra)
     check_fewshot(cfg)  # bad input fails here, before a run directory is created
+    set_threads(cfg)
     setup_logging()
     with open_run_dir("fewshot-train", run_dir) as run_dir:
         check_run_dir(run_dir, resume)
@@ -80,7 +89,7 @@ def eval_cmd(run_dir: Path, overrides: tuple[str, ...], episodes: int | None, sp
     extra = flag_overrides({"fewshot.eval_episodes": episodes, "fewshot.eval_split": split,
                             "fewshot.test_inner_steps": steps})
     with lock_run_dir(run_dir, "fewshot-eval"):
-        result, _ = evaluate_run(run_dir, [*extra, *overrides])
+        result, _ = evaluate_run(run_dir, [*extra, *overrides], configure=set_threads)
     click.echo(result.line())
     click.echo(f"results: {run_dir / eval_file(result.split)}")
 

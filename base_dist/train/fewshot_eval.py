@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import json
 import math
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
@@ -112,12 +112,14 @@ def eval_file(split: str) -> str:
     return f"fewshot-eval-{split}.json"
 
 
-def evaluate_run(run_dir: str | Path, overrides: Sequence[str] = ()) -> tuple[FewshotEval, dict[str, Any]]:
+def evaluate_run(run_dir: str | Path, overrides: Sequence[str] = (), *,
+                 configure: Callable[[ExperimentConfig], None] | None = None) -> tuple[FewshotEval, dict[str, Any]]:
     """Evaluate a ``fewshot train`` run's newest checkpoint; write and return its result record.
 
     The config is the checkpoint's with ``overrides`` (``fewshot.eval_episodes``, ``eval_split``,
     ``test_inner_steps``, ``eval_seed``, ...) applied; ones that change the network are refused.
-    The caller holds the run directory's lock.
+    ``configure`` sees that config first (process settings such as torch threads). The caller holds
+    the run directory's lock.
     """
     run_dir = Path(run_dir)
     trained = load_fewshot_run(run_dir)  # refuses a directory without a few-shot checkpoint
@@ -125,6 +127,8 @@ def evaluate_run(run_dir: str | Path, overrides: Sequence[str] = ()) -> tuple[Fe
         data = apply_overrides(config_to_dict(trained.cfg), list(overrides))
         trained = load_fewshot_run(run_dir, config_from_dict(data, origin="--set"))
     cfg, fs = trained.cfg, trained.cfg.fewshot
+    if configure is not None:
+        configure(cfg)
     device = resolve_device(cfg.device)
     result = evaluate_split(cfg, trained.net.to(device), fs.eval_split, episodes=fs.eval_episodes, device=device)
     record = {**result.to_dict(), "source": fs.source, "eval_seed": fs.eval_seed, "iterations": trained.iterations,
