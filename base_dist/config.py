@@ -263,6 +263,44 @@ class TrainConfig(Section):
                                          "images (quick runs); None = the whole train split")
 
 
+# ----------------------------------------------------------------------------- fewshot
+class FewshotConfig(Section):
+    """Few-shot learning of one discrete network with MAML over N-way K-shot episodes (issue 15).
+
+    Defaults are sized for a CPU: 5-way 1-shot glyphs at 28 px, 15 query images per class, a
+    meta-batch of 4 episodes, 5 inner SGD steps at lr 0.1 (MAML++'s Omniglot setting) and 10 at test
+    time, second-order meta-gradients, outer Adam at 1e-3, 1,000 iterations (about 0.5 s each on one
+    CPU thread for conv4, so ~9 minutes; 5-shot ~1.1 s; MAML itself ran 60,000 with meta-batch 32).
+    Evaluation: 600 held-out episodes (~40 s for 1-shot).
+    """
+
+    source: str = Field("glyphs", description="a source with a fixed class split: glyphs, omniglot, mini-imagenet")
+    root: Path | None = Field(None, strict=False, description="the source's root; else data.root")
+    image_size: ImageSize = 28
+    network: str = Field("conv4", description="conv4 (MAML's 4-conv net), a genotype name or a genotype file")
+    channels: int | None = Field(None, ge=1, le=MAX_CHANNELS, description="conv4 filters (None: 32) or the "
+                                 "genotype network's width (None: matched to conv4's parameter count)")
+    layers: int = Field(4, ge=1, le=MAX_LAYERS, description="cells of a genotype network")
+    n_way: int = Field(5, ge=2, le=MAX_CLASSES)
+    k_shot: int = Field(1, ge=1, description="support images per class")
+    k_query: int = Field(15, ge=1, description="query images per class")
+    meta_batch: int = Field(4, ge=1, le=10_000, description="episodes per outer step")
+    inner_steps: int = Field(5, ge=0, description="SGD steps on the support set while meta-training")
+    inner_lr: float = Field(0.1, gt=0)
+    test_inner_steps: int | None = Field(10, ge=0, description="SGD steps at evaluation; None: inner_steps")
+    first_order: bool = Field(False, description="first-order MAML (no second derivatives)")
+    outer_lr: float = Field(1e-3, gt=0, description="Adam's learning rate on the query loss")
+    iterations: int = Field(1000, ge=1, description="outer steps")
+    checkpoint_every: int = Field(100, ge=1)
+    keep_checkpoints: int = Field(2, ge=1)
+    log_every: int = Field(50, ge=1, description="progress line every this many iterations")
+    val_every: int = Field(0, ge=0, description="evaluate on the val classes every this many iterations; 0: never")
+    val_episodes: int = Field(100, ge=2)
+    eval_episodes: int = Field(600, ge=2, description="test episodes of `fewshot eval`")
+    eval_split: Literal["holdout", "val"] = "holdout"
+    eval_seed: int = Field(0, description="seeds the test episodes (not the run's seed: runs are paired)")
+
+
 class ExperimentConfig(Section):
     """The root of the tree."""
 
@@ -276,6 +314,7 @@ class ExperimentConfig(Section):
     tracking: TrackingConfig = Field(default_factory=TrackingConfig)
     adapt: AdaptConfig = Field(default_factory=AdaptConfig)
     train: TrainConfig = Field(default_factory=TrainConfig)
+    fewshot: FewshotConfig = Field(default_factory=FewshotConfig)
 
     @model_validator(mode="after")
     def _consistent(self) -> ExperimentConfig:

@@ -36,6 +36,17 @@ def tiny_config_path() -> Path:
     return CONFIGS / "tiny.yaml"
 
 
+@pytest.fixture
+def one_torch_thread():
+    """One torch thread: on a shared 2-core machine more threads oversubscribe and crawl."""
+    import torch
+
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(before)
+
+
 @pytest.fixture(scope="session")
 def ray_session():
     """One local Ray cluster for the whole test session (2 CPUs; tests use fractional CPUs)."""

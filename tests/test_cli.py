@@ -64,7 +64,7 @@ def test_unknown_subcommand_and_option(cli):
 
 
 def test_unlanded_subcommand_says_so(cli):
-    result = cli("fewshot")
+    result = cli("fewshot", "search")
     assert result.returncode == 2
     assert "not implemented yet" in result.stderr
 

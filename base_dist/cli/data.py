@@ -16,6 +16,7 @@ import click
 from base_dist.cli.common import config_options, echo_run_dir, resolve_config
 from base_dist.data import TaskDistribution, create_source, get_loader, list_sources
 from base_dist.data.discovery import HOW_TO_GET
+from base_dist.data.tasks import SPLITS
 from base_dist.errors import UserError
 
 _ROOT_HELP = "directory holding the dataset (else $BASE_DIST_DATA, else /usr/share/datasets/<name>)"
@@ -77,7 +78,7 @@ def describe_cmd(source: str, data_root: Path | None, download: bool, as_json: b
 @command.command(name="sample")
 @config_options
 @click.option("--seed", type=int, default=0, show_default=True, help="task seed")
-@click.option("--split", type=click.Choice(["meta-train", "holdout"]), default="meta-train", show_default=True)
+@click.option("--split", type=click.Choice(list(SPLITS)), default="meta-train", show_default=True)
 def sample_cmd(config_path: Path | None, overrides: tuple[str, ...], run_dir: Path | None, seed: int, split: str) -> None:
     """Write a PNG grid of one sampled task (rows = classes) into the run directory."""
     from base_dist.data.preview import save_task_grid

@@ -1,12 +1,101 @@
-"""`base-dist fewshot` (lands with the few-shot issue)."""
+"""`base-dist fewshot`: few-shot learning with MAML over N-way K-shot episodes (issue 15).
+
+Example:
+    $ base-dist fewshot train --network conv4 --k-shot 1 --set fewshot.iterations=300 --run-dir runs/maml
+    $ base-dist fewshot train --resume runs/maml --set fewshot.iterations=600
+    $ base-dist fewshot eval runs/maml --episodes 600
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
 
 import click
 
-from base_dist.cli.common import config_options, not_implemented
+from base_dist.cli.common import (
+    config_options,
+    echo_run_dir,
+    flag_overrides,
+    not_implemented,
+    resolve_config,
+    resume_settings,
+)
+from base_dist.cli.train import _genotype_key
+from base_dist.config import ExperimentConfig
+from base_dist.errors import UserError
 
 
-@click.command(name="fewshot")
+def set_threads(cfg: ExperimentConfig) -> None:
+    """Torch threads per ``dist.torch_threads`` (1 by default), as ``meta-train`` sets them."""
+    import torch
+
+    torch.set_num_threads(cfg.dist.torch_threads)
+
+
+@click.group(name="fewshot", invoke_without_command=True)
+@click.pass_context
+def command(ctx: click.Context) -> None:
+    """Few-shot learning: meta-train a network with MAML on episodes, evaluate it on held-out classes."""
+    if ctx.invoked_subcommand is None:  # bare `base-dist fewshot`: help, not an error
+        click.echo(ctx.get_help())
+
+
+@command.command(name="train")
 @config_options
-def command(**kwargs: object) -> None:
-    """Not implemented yet (the few-shot issue)."""
-    not_implemented("fewshot", "the few-shot issue")(**kwargs)
+@click.option("--network", default=None, help="conv4 (MAML's 4-conv network), a genotype name (darts_v2, ...) or "
+              "a genotype file (fewshot.network)")
+@click.option("--k-shot", type=click.IntRange(min=1), default=None, help="support images per class (fewshot.k_shot)")
+@click.option("--iterations", type=click.IntRange(min=1), default=None, help="outer steps (fewshot.iterations)")
+@click.option("--resume", "resume_dir", type=click.Path(path_type=Path), default=None,
+              help="continue the run in this directory from its newest good checkpoint "
+                   "(its config.yaml is used unless --config is given; --set still applies)")
+def train_cmd(config_path: Path | None, overrides: tuple[str, ...], run_dir: Path | None, network: str | None,
+              k_shot: int | None, iterations: int | None, resume_dir: Path | None) -> None:
+    """Meta-train a network with (second-order) MAML on the meta-train classes' episodes."""
+    from base_dist.cli.meta_train import setup_logging
+    from base_dist.track.rundir import check_run_dir, open_run_dir
+    from base_dist.train.fewshot import check_fewshot, fewshot_train
+
+    resume, run_dir, config_path = resume_settings(resume_dir, run_dir, config_path, "fewshot train")
+    extra = flag_overrides({"fewshot.network": None if network is None else _genotype_key(network),
+                            "fewshot.k_shot": k_shot, "fewshot.iterations": iterations})
+    cfg = resolve_config(config_path, overrides, extra)
+    check_fewshot(cfg)  # bad input fails here, before a run directory is created
+    set_threads(cfg)
+    setup_logging()
+    with open_run_dir("fewshot-train", run_dir) as run_dir:
+        check_run_dir(run_dir, resume)
+        result = fewshot_train(cfg, run_dir, resume=resume)
+    click.echo(result.results_line())
+    echo_run_dir(run_dir)
+
+
+@command.command(name="eval")
+@click.argument("run_dir", type=click.Path(path_type=Path))
+@click.option("--set", "overrides", multiple=True, metavar="KEY=VALUE",
+              help="override a fewshot.* evaluation field, e.g. --set fewshot.eval_seed=1 (repeatable)")
+@click.option("--episodes", type=click.IntRange(min=2), default=None, help="test episodes (fewshot.eval_episodes)")
+@click.option("--split", type=click.Choice(["holdout", "val"]), default=None, help="classes (fewshot.eval_split)")
+@click.option("--steps", type=click.IntRange(min=0), default=None,
+              help="SGD steps on each support set (fewshot.test_inner_steps)")
+def eval_cmd(run_dir: Path, overrides: tuple[str, ...], episodes: int | None, split: str | None,
+             steps: int | None) -> None:
+    """Mean query accuracy ± 95% CI of RUN_DIR's network over test episodes of held-out classes."""
+    from base_dist.track.rundir import lock_run_dir
+    from base_dist.train.fewshot_eval import eval_file, evaluate_run
+
+    if not run_dir.is_dir():
+        raise UserError(f"{run_dir}: not a directory (pass the run directory of a `fewshot train` run)")
+    extra = flag_overrides({"fewshot.eval_episodes": episodes, "fewshot.eval_split": split,
+                            "fewshot.test_inner_steps": steps})
+    with lock_run_dir(run_dir, "fewshot-eval"):
+        result, _ = evaluate_run(run_dir, [*extra, *overrides], configure=set_threads)
+    click.echo(result.line())
+    click.echo(f"results: {run_dir / eval_file(result.split)}")
+
+
+@command.command(name="search")
+@config_options
+def search_cmd(**kwargs: object) -> None:
+    """Not implemented yet: few-shot architecture search lands on the new meta-training engine."""
+    not_implemented("fewshot search", "it lands with the new meta-training engine")(**kwargs)

@@ -21,6 +21,7 @@ HOW_TO_GET = {
     "imagenet64": "pass --data-root DIR holding train_data_batch_1..10 and val_data (Imagenet64)",
     "image-folder": "pass --data-root DIR holding class_name/*.jpg folders",
     "mini-imagenet": "pass --data-root DIR holding train.csv, val.csv, test.csv and images/",
+    "omniglot": "pass --data-root DIR holding omniglot-py/images_background and images_evaluation (torchvision layout)",
 }
 
 

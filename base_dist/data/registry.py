@@ -134,7 +134,7 @@ def get_loader(name: str) -> type[SourceLoader]:
         >>> get_loader("nope")
         Traceback (most recent call last):
         ...
-        base_dist.errors.UserError: unknown data source 'nope' (registered: cifar10, cifar100, digits, fashion-mnist, glyphs, glyphs-holdout, image-folder, imagenet32, imagenet64, mini-imagenet, svhn)
+        base_dist.errors.UserError: unknown data source 'nope' (registered: cifar10, cifar100, digits, fashion-mnist, glyphs, glyphs-holdout, image-folder, imagenet32, imagenet64, mini-imagenet, omniglot, svhn)
     """
     _import_sources()
     if name not in _REGISTRY:

@@ -26,7 +26,8 @@ from base_dist.data.transforms import MIN_IMAGE_SIZE
 from base_dist.errors import UserError
 from base_dist.utils import make_generator
 
-SPLITS = ("meta-train", "holdout")
+# "val" exists only for sources with a fixed class split that has one (glyphs, Mini-ImageNet, Omniglot).
+SPLITS = ("meta-train", "val", "holdout")
 
 
 @dataclass(frozen=True)
@@ -111,7 +112,9 @@ def source_root(cfg: DataConfig, spec: SourceSpec) -> Path | None:
 
 
 class TaskDistribution:
-    """N-way tasks over ``cfg.sources``: the meta-train class pool or the held-out one.
+    """N-way tasks over ``cfg.sources``: the meta-train, val or held-out class pool.
+
+    ``val`` (for model selection) needs every source to have a fixed class split with val classes.
 
     Example:
         >>> from base_dist.config import DataConfig
@@ -140,9 +143,15 @@ class TaskDistribution:
         meta = source_meta(s.name, source_root(self.cfg, s))
         n, h = len(meta.class_names), self.cfg.holdout_classes
         if meta.class_splits is not None:
+            if self.split not in meta.class_splits:
+                raise UserError(f"task split {self.split!r}: source {s.name!r} has no {self.split} class split "
+                                f"(its splits: {', '.join(meta.class_splits)})")
             pool = meta.class_splits[self.split]
             why = f"its fixed {self.split} class split"
         else:
+            if self.split == "val":
+                raise UserError(f"task split 'val': source {s.name!r} has no fixed class split, so no val classes "
+                                "(use meta-train or holdout)")
             if h >= n:
                 raise UserError(f"data.holdout_classes={h} leaves no meta-train classes in source {s.name!r} ({n} classes)")
             perm = torch.randperm(n, generator=make_generator("data.classes", self.cfg.split_seed, s.name)).tolist()

@@ -30,14 +30,14 @@ from base_dist.config import ExperimentConfig, config_from_dict, config_to_dict
 from base_dist.errors import UserError
 from base_dist.space.genotypes import Genotype, genotype_from_dict, genotype_to_dict
 from base_dist.space.network import Network, create_network
-from base_dist.track.checkpoint import CHECKPOINT_SUBDIR, CheckpointStore, load_checkpoint
+from base_dist.track.checkpoint import CHECKPOINT_SUBDIR, Checkpoint, CheckpointStore, load_checkpoint
 from base_dist.track.rundir import write_config
 from base_dist.utils import derive_seed
 
 GENOTYPE_FILE = "genotype.json"
 __all__ = ["GENOTYPE_FILE", "KEEP_CHECKPOINTS", "Resumed", "TrainedNetwork", "WithAux", "build_network",
-           "checkpoint_meta", "load_resume", "load_trained_network", "network_signature", "save_train_checkpoint",
-           "write_train_inputs"]
+           "checkpoint_meta", "load_resume", "load_run_checkpoint", "load_trained_network", "network_signature",
+           "save_train_checkpoint", "write_train_inputs"]
 
 KEEP_CHECKPOINTS = 2  # the newest, plus one to fall back on if the newest was cut short
 
@@ -194,6 +194,26 @@ def _io_sizes(model: dict[str, Tensor], macro: str) -> tuple[int, int]:
     return int(stem.shape[1]), int(head.shape[0])
 
 
+def load_run_checkpoint(run_dir: str | Path, kind: str, command: str) -> Checkpoint:
+    """The newest good checkpoint of a ``base-dist COMMAND`` run whose checkpoints are of ``kind``.
+
+    One-line :class:`UserError` when ``run_dir`` has no checkpoints or they are of another kind.
+
+    Example:
+        >>> load_run_checkpoint("/nonexistent", "train", "train")
+        Traceback (most recent call last):
+        ...
+        base_dist.errors.UserError: /nonexistent: not a train run directory (no checkpoints/; run base-dist train first)
+    """
+    run_dir = Path(run_dir)
+    if not (run_dir / CHECKPOINT_SUBDIR).is_dir():
+        raise UserError(f"{run_dir}: not a {command} run directory (no {CHECKPOINT_SUBDIR}/; run base-dist {command} first)")
+    ckpt = load_checkpoint(run_dir)
+    if ckpt.meta.get("kind") != kind or "model" not in ckpt.tensors:
+        raise UserError(f"{ckpt.path}: a {ckpt.meta.get('kind', 'unknown')} checkpoint, not a {command} one")
+    return ckpt
+
+
 def load_trained_network(run_dir: str | Path) -> TrainedNetwork:
     """The network of a ``train`` run (its newest good checkpoint), rebuilt with :func:`build_network`.
 
@@ -203,12 +223,7 @@ def load_trained_network(run_dir: str | Path) -> TrainedNetwork:
     Example:
         >>> # t = load_trained_network("runs/train-x"); t.net(torch.zeros(1, *t.input_shape)).shape
     """
-    run_dir = Path(run_dir)
-    if not (run_dir / CHECKPOINT_SUBDIR).is_dir():
-        raise UserError(f"{run_dir}: not a train run directory (no {CHECKPOINT_SUBDIR}/; run base-dist train first)")
-    ckpt = load_checkpoint(run_dir)
-    if ckpt.meta.get("kind") != "train" or "model" not in ckpt.tensors:
-        raise UserError(f"{ckpt.path}: a {ckpt.meta.get('kind', 'unknown')} checkpoint, not a train one")
+    ckpt = load_run_checkpoint(run_dir, "train", "train")
     cfg = config_from_dict(dict(ckpt.meta.get("config") or {}), origin=f"config of {ckpt.path}")
     genotype = genotype_from_dict(ckpt.meta.get("genotype"), origin=f"genotype of {ckpt.path}")
     try:

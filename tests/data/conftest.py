@@ -103,8 +103,31 @@ def write_mini_imagenet(root: Path, per_class: int = 3, size: int = 8, seed: int
     return out
 
 
+def write_omniglot(root: Path, background: int = 3, evaluation: int = 2, characters: int = 3, drawings: int = 4,
+                   size: int = 12, seed: int = 0) -> dict[str, list[str]]:
+    """torchvision's omniglot-py/images_{background,evaluation}/<alphabet>/<character>/*.png (1-bit PNGs).
+
+    Returns {part: [alphabet names]}; alphabet i of a part is ``<Part>_<i>``.
+    """
+    from PIL import Image
+
+    rng = np.random.default_rng(seed)
+    out: dict[str, list[str]] = {}
+    for part, n in (("background", background), ("evaluation", evaluation)):
+        out[part] = [f"{part.title()}_{i}" for i in range(n)]
+        for alphabet in out[part]:
+            for c in range(characters):
+                d = root / "omniglot-py" / f"images_{part}" / alphabet / f"character{c + 1:02d}"
+                d.mkdir(parents=True, exist_ok=True)
+                for j in range(drawings):
+                    img = Image.fromarray(rng.integers(0, 2, size=(size, size), dtype=np.uint8) * 255).convert("1")
+                    img.save(d / f"{c:04d}_{j + 1:02d}.png")
+    return out
+
+
 @pytest.fixture
 def writers() -> types.SimpleNamespace:
     """The writers above, as one fixture."""
     return types.SimpleNamespace(fashion=write_fashion, imagenet=write_imagenet, cifar10=write_cifar10,
-                                 image_folder=write_image_folder, mini_imagenet=write_mini_imagenet)
+                                 image_folder=write_image_folder, mini_imagenet=write_mini_imagenet,
+                                 omniglot=write_omniglot)

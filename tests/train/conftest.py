@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import pytest
-import torch
 
 from base_dist.config import ExperimentConfig, load_config
 from base_dist.train import TrainData, load_train_data
@@ -27,12 +26,8 @@ def tiny():
 
 
 @pytest.fixture(autouse=True)
-def one_thread():
-    """One torch thread: on a shared 2-core machine more threads oversubscribe and crawl."""
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
+def one_thread(one_torch_thread):
+    """Every training test runs on one torch thread (see ``one_torch_thread``)."""
 
 
 @pytest.fixture(scope="session")

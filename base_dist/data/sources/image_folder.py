@@ -29,6 +29,18 @@ def class_dirs(root: Path) -> list[Path]:
     return sorted(p for p in root.iterdir() if p.is_dir() and not p.name.startswith("."))
 
 
+def image_files(folder: Path) -> list[Path]:
+    """The image files (by extension) directly in ``folder``, sorted by path.
+
+    Example:
+        >>> import tempfile
+        >>> image_files(Path(tempfile.mkdtemp()))
+        []
+    """
+    return [Path(p) for p in sorted(e.path for e in os.scandir(folder)
+                                    if e.is_file() and e.name.lower().endswith(EXTENSIONS))]
+
+
 @register_source
 class ImageFolder(SourceLoader):
     name = "image-folder"
@@ -52,11 +64,11 @@ class ImageFolder(SourceLoader):
     def load(cls, root: Path) -> Source:
         names, files, labels = [], [], []
         for d in class_dirs(root):
-            images = sorted(e.path for e in os.scandir(d) if e.is_file() and e.name.lower().endswith(EXTENSIONS))
+            images = image_files(d)
             if not images:
                 raise UserError(f"{d}: no image files ({', '.join(EXTENSIONS)}) in this class folder")
             labels += [len(names)] * len(images)
             names.append(d.name)
-            files += [Path(p) for p in images]
+            files += images
         return Source(name=cls.name, root=root, class_names=names, labels=torch.tensor(labels, dtype=torch.int64),
                       splits={"train": torch.arange(len(files))}, channels=3, image_size=None, files=files)

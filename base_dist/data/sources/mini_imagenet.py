@@ -1,8 +1,9 @@
 """Mini-ImageNet (Vinyals et al. 2016, Ravi & Larochelle split): ``train/val/test.csv`` + ``images/``.
 
 Each CSV has a ``filename,label`` header and one row per image (``label`` a WordNet id). The class
-split is fixed: meta-train tasks use the train.csv classes, held-out tasks the test.csv classes;
-``val`` stays available to :func:`load_dataset`. Images are decoded lazily.
+split is fixed: meta-train tasks use the train.csv classes, val tasks (model selection) the val.csv
+classes, held-out tasks the test.csv classes; every split is also available to :func:`load_dataset`.
+Images are decoded lazily.
 
 Example:
     >>> from base_dist.data import get_loader
@@ -60,9 +61,13 @@ def _read(root: Path) -> tuple[list[str], dict[str, list[tuple[str, str]]]]:
     return list(names), rows
 
 
+# Task split -> CSV: meta-train tasks use train.csv's classes, val tasks val.csv's, held-out tasks test.csv's.
+_CLASS_SPLITS = (("meta-train", "train"), ("val", "val"), ("holdout", "test"))
+
+
 def _class_splits(names: list[str], rows: dict[str, list[tuple[str, str]]]) -> dict[str, tuple[int, ...]]:
     index = {n: i for i, n in enumerate(names)}
-    return {key: tuple(sorted({index[lab] for _, lab in rows[s]})) for key, s in (("meta-train", "train"), ("holdout", "test"))}
+    return {key: tuple(sorted({index[lab] for _, lab in rows[s]})) for key, s in _CLASS_SPLITS}
 
 
 @register_source

@@ -1,0 +1,169 @@
+"""Few-shot networks: MAML's 4-conv network and a genotype (DARTS cell) network of matched size.
+
+- ``conv4`` (Finn et al. 2017): 4 blocks of conv3x3 (32 filters, padding 1) -> BatchNorm -> ReLU ->
+  2x2 max-pool, then a linear classifier over the flattened map (28 px: 32 x 1 x 1 features,
+  28,485 parameters for 1 channel and 5 ways). Max-pooling is MAML's Mini-ImageNet variant (its
+  Omniglot net strides instead); PyTorch's default initialisation.
+- a genotype (registry name, file or :class:`Genotype`): the CIFAR-style full network of
+  :func:`base_dist.space.network.create_network` with ``layers`` cells (default 4) and, unless given,
+  the width whose parameter count is closest to the 4-conv's (darts_v2: 8 channels, 28,565).
+
+**BatchNorm is transductive in both**: every BatchNorm normalises with the statistics of the batch it
+sees, in training *and* in eval mode, and keeps no running statistics (no buffers at all), as MAML's
+reference implementation does. So a query set is normalised with its own statistics, the network
+is a pure function of its parameters (what :func:`torch.func.functional_call` needs), and eval mode
+changes nothing. BatchNorm's affine weight and bias are ordinary (meta-learned, adapted) parameters.
+
+Example:
+    >>> import torch
+    >>> net = create_fewshot_network("conv4", in_channels=1, n_way=5, image_size=28)
+    >>> net(torch.zeros(3, 1, 28, 28)).shape, parameter_count(net)
+    (torch.Size([3, 5]), 28485)
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import torch
+from torch import nn
+
+from base_dist.errors import UserError
+from base_dist.space.genotypes import Genotype, get_genotype
+from base_dist.space.network import create_network
+
+CONV4 = "conv4"
+CONV4_FILTERS = 32
+CONV4_MIN_IMAGE_SIZE = 16  # four 2x2 pools: below 16 px the last map is empty
+GENOTYPE_LAYERS = 4
+MAX_MATCHED_CHANNELS = 256
+
+
+def parameter_count(net: nn.Module) -> int:
+    """Number of parameter elements (every parameter: few-shot networks have no auxiliary head).
+
+    Example:
+        >>> parameter_count(nn.Linear(3, 2))
+        8
+    """
+    return sum(p.numel() for p in net.parameters())
+
+
+def transductive_batchnorm(net: nn.Module) -> nn.Module:
+    """Make every BatchNorm of ``net`` use batch statistics in train and eval mode, with no running buffers.
+
+    Example:
+        >>> bn = transductive_batchnorm(nn.Sequential(nn.BatchNorm2d(2)))
+        >>> list(dict(bn.named_buffers())), bn.eval()(torch.ones(2, 2, 1, 1)).abs().max().item()
+        ([], 0.0)
+    """
+    for m in net.modules():
+        if isinstance(m, nn.modules.batchnorm._BatchNorm):
+            # torch uses batch statistics whenever both running buffers are None.
+            m.track_running_stats = False
+            m.running_mean = m.running_var = m.num_batches_tracked = None
+    return net
+
+
+class Conv4(nn.Module):
+    """MAML's 4-conv network (see the module docstring); BatchNorm is transductive.
+
+    Example:
+        >>> Conv4(3, 5, 84).classifier.in_features  # Mini-ImageNet: 84 -> 42 -> 21 -> 10 -> 5
+        800
+    """
+
+    def __init__(self, in_channels: int, n_way: int, image_size: int, filters: int = CONV4_FILTERS) -> None:
+        super().__init__()
+        if image_size < CONV4_MIN_IMAGE_SIZE:
+            raise UserError(f"the conv4 network needs images of at least {CONV4_MIN_IMAGE_SIZE} px "
+                            f"(four 2x2 max-pools), got {image_size}")
+        layers: list[nn.Module] = []
+        c, s = in_channels, image_size
+        for _ in range(4):
+            layers += [nn.Conv2d(c, filters, 3, padding=1), nn.BatchNorm2d(filters, track_running_stats=False),
+                       nn.ReLU(), nn.MaxPool2d(2)]
+            c, s = filters, s // 2
+        self.features = nn.Sequential(*layers)
+        self.classifier = nn.Linear(filters * s * s, n_way)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.classifier(torch.flatten(self.features(x), 1))
+
+
+def _genotype(name: str | Path) -> Genotype:
+    """A genotype by name or file; an unknown one is an error that names conv4 too."""
+    try:
+        return get_genotype(name)
+    except UserError as err:
+        raise UserError(f"few-shot network {str(name)[:80]!r}: not {CONV4!r}, and {err}") from err
+
+
+def _genotype_network(g: Genotype, in_channels: int, n_way: int, channels: int, layers: int) -> nn.Module:
+    net = create_network(g, macro="cifar", channels=channels, layers=layers, num_classes=n_way,
+                         in_channels=in_channels, auxiliary=False, drop_path_prob=0.0)
+    return transductive_batchnorm(net)
+
+
+def matched_channels(genotype: Genotype | str | Path, target: int, *, in_channels: int, n_way: int,
+                     layers: int = GENOTYPE_LAYERS) -> int:
+    """The genotype network width whose parameter count is closest to ``target`` (ties: the narrower).
+
+    Example:
+        >>> matched_channels("darts_v2", 28485, in_channels=1, n_way=5)
+        8
+    """
+    g = genotype if isinstance(genotype, Genotype) else get_genotype(genotype)
+    best, best_gap = 1, None
+    for c in range(1, MAX_MATCHED_CHANNELS + 1):  # the count grows with the width: stop once past target
+        n = parameter_count(_genotype_network(g, in_channels, n_way, c, layers))
+        if best_gap is None or abs(n - target) < best_gap:
+            best, best_gap = c, abs(n - target)
+        if n >= target:
+            break
+    return best
+
+
+def network_width(network: str | Path | Genotype, in_channels: int, n_way: int, image_size: int, *,
+                  channels: int | None = None, layers: int = GENOTYPE_LAYERS) -> int:
+    """The width the network will have: ``channels``, else conv4's 32 filters or the matched genotype width.
+
+    Example:
+        >>> network_width("conv4", 1, 5, 28), network_width("darts_v2", 1, 5, 28), network_width("darts_v2", 1, 5, 28, channels=4)
+        (32, 8, 4)
+    """
+    if channels is not None:
+        return channels
+    if is_conv4(network):
+        return CONV4_FILTERS
+    target = parameter_count(Conv4(in_channels, n_way, max(image_size, CONV4_MIN_IMAGE_SIZE)))
+    g = network if isinstance(network, Genotype) else _genotype(network)
+    return matched_channels(g, target, in_channels=in_channels, n_way=n_way, layers=layers)
+
+
+def is_conv4(network: str | Path | Genotype) -> bool:
+    """Whether ``network`` names MAML's 4-conv network rather than a genotype."""
+    return isinstance(network, str) and network == CONV4
+
+
+def network_genotype(network: str | Path | Genotype) -> Genotype | None:
+    """The genotype of a genotype network (None for conv4); an unknown name is a one-line error."""
+    if is_conv4(network):
+        return None
+    return network if isinstance(network, Genotype) else _genotype(network)
+
+
+def create_fewshot_network(network: str | Path | Genotype, in_channels: int, n_way: int, image_size: int, *,
+                           channels: int | None = None, layers: int = GENOTYPE_LAYERS) -> nn.Module:
+    """``conv4`` or a genotype's network (width ``channels``, else matched to conv4's parameter count).
+
+    Example:
+        >>> net = create_fewshot_network("darts_v2", in_channels=1, n_way=5, image_size=28)
+        >>> parameter_count(net), net(torch.zeros(2, 1, 16, 16)).shape
+        (28565, torch.Size([2, 5]))
+    """
+    width = network_width(network, in_channels, n_way, image_size, channels=channels, layers=layers)
+    g = network_genotype(network)
+    if g is None:
+        return Conv4(in_channels, n_way, image_size, filters=width)
+    return _genotype_network(g, in_channels, n_way, width, layers)

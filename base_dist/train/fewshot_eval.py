@@ -1,0 +1,137 @@
+"""Few-shot evaluation: mean query accuracy after adaptation, with a 95 % confidence interval.
+
+Each test episode (held-out classes by default) starts from the meta-learned weights, takes
+``fewshot.test_inner_steps`` SGD steps on its support set (no second derivatives: nothing is
+meta-learned here) and is scored on its query set. The interval is the normal one of the mean over
+episodes, ``1.96 * std / sqrt(n)`` (sample std; n >= 600 in the literature, where it matches the
+t-interval to 3 digits). Test episodes are seeded by ``fewshot.eval_seed`` alone, so two runs are
+scored on the same episodes.
+
+Example:
+    >>> tuple(round(v, 4) for v in mean_ci95([0.5, 0.7, 0.6, 0.6]))
+    (0.6, 0.08)
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from collections.abc import Callable, Sequence
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Any
+
+import torch
+from torch import nn
+
+from base_dist.config import ExperimentConfig, apply_overrides, config_from_dict, config_to_dict
+from base_dist.data import Episode
+from base_dist.train.episodes import episode_tasks, eval_episode_seed, sample
+from base_dist.train.fewshot_state import load_fewshot_run
+from base_dist.train.maml import adapt, query_loss
+from base_dist.utils import resolve_device
+
+Z_95 = 1.96
+
+
+def mean_ci95(values: Sequence[float]) -> tuple[float, float]:
+    """``(mean, half-width of the 95 % normal interval)``; the half-width needs two values at least.
+
+    Example:
+        >>> mean_ci95([1.0, 1.0])
+        (1.0, 0.0)
+    """
+    n = len(values)
+    if n < 2:
+        raise ValueError("a confidence interval needs at least two values")
+    mean = math.fsum(values) / n
+    var = math.fsum((v - mean) ** 2 for v in values) / (n - 1)
+    return mean, Z_95 * math.sqrt(var / n)
+
+
+@dataclass
+class FewshotEval:
+    """Accuracy over test episodes; ``accuracies`` holds each episode's query accuracy, in seed order."""
+
+    split: str
+    episodes: int
+    mean: float
+    ci95: float
+    inner_steps: int
+    n_way: int
+    k_shot: int
+    k_query: int
+    accuracies: list[float]
+
+    def line(self) -> str:
+        """One line for the CLI.
+
+        Example:
+            >>> FewshotEval("holdout", 600, 0.9312, 0.0061, 10, 5, 1, 15, []).line()
+            '5-way 1-shot holdout accuracy: 93.12% ± 0.61% (95% CI, 600 episodes, 10 inner steps)'
+        """
+        return (f"{self.n_way}-way {self.k_shot}-shot {self.split} accuracy: {100 * self.mean:.2f}% ± "
+                f"{100 * self.ci95:.2f}% (95% CI, {self.episodes} episodes, {self.inner_steps} inner steps)")
+
+    def to_dict(self) -> dict[str, object]:
+        return asdict(self)
+
+
+def episode_accuracy(net: nn.Module, weights: dict[str, torch.Tensor], ep: Episode, *, steps: int, lr: float) -> float:
+    """Query accuracy of ``ep`` after ``steps`` SGD steps on its support set from ``weights`` (detached leaves)."""
+    fast = adapt(net, weights, ep.x_support, ep.y_support, steps=steps, lr=lr, create_graph=False)
+    with torch.no_grad():
+        _, logits = query_loss(net, fast, ep.x_query, ep.y_query)
+    return float((logits.argmax(1) == ep.y_query).float().mean())
+
+
+def evaluate_split(cfg: ExperimentConfig, net: nn.Module, split: str, *, episodes: int, steps: int | None = None,
+                   device: torch.device | None = None) -> FewshotEval:
+    """Mean accuracy ± 95 % CI of ``net`` over ``episodes`` test episodes of ``split`` (val or holdout).
+
+    ``steps`` defaults to ``fewshot.test_inner_steps`` (itself defaulting to ``fewshot.inner_steps``).
+    """
+    fs = cfg.fewshot
+    device = device or resolve_device(cfg.device)
+    steps = steps if steps is not None else fs.test_inner_steps if fs.test_inner_steps is not None else fs.inner_steps
+    tasks = episode_tasks(cfg, split)
+    weights = {k: v.detach().requires_grad_(True) for k, v in net.named_parameters()}  # new tensors, no in-place
+    accs = [episode_accuracy(net, weights, sample(tasks, cfg, eval_episode_seed(cfg, split, i)).to(device),
+                             steps=steps, lr=fs.inner_lr) for i in range(episodes)]
+    mean, ci = mean_ci95(accs)
+    return FewshotEval(split, episodes, mean, ci, steps, fs.n_way, fs.k_shot, fs.k_query, accs)
+
+
+def eval_file(split: str) -> str:
+    """Name of the result file ``fewshot eval`` writes into the run directory.
+
+    Example:
+        >>> eval_file("holdout")
+        'fewshot-eval-holdout.json'
+    """
+    return f"fewshot-eval-{split}.json"
+
+
+def evaluate_run(run_dir: str | Path, overrides: Sequence[str] = (), *,
+                 configure: Callable[[ExperimentConfig], None] | None = None) -> tuple[FewshotEval, dict[str, Any]]:
+    """Evaluate a ``fewshot train`` run's newest checkpoint; write and return its result record.
+
+    The config is the checkpoint's with ``overrides`` (``fewshot.eval_episodes``, ``eval_split``,
+    ``test_inner_steps``, ``eval_seed``, ...) applied; ones that change the network are refused.
+    ``configure`` sees that config first (process settings such as torch threads). The caller holds
+    the run directory's lock.
+    """
+    run_dir = Path(run_dir)
+    trained = load_fewshot_run(run_dir)  # refuses a directory without a few-shot checkpoint
+    if overrides:
+        data = apply_overrides(config_to_dict(trained.cfg), list(overrides))
+        trained = load_fewshot_run(run_dir, config_from_dict(data, origin="--set"))
+    cfg, fs = trained.cfg, trained.cfg.fewshot
+    if configure is not None:
+        configure(cfg)
+    device = resolve_device(cfg.device)
+    result = evaluate_split(cfg, trained.net.to(device), fs.eval_split, episodes=fs.eval_episodes, device=device)
+    record = {**result.to_dict(), "source": fs.source, "eval_seed": fs.eval_seed, "iterations": trained.iterations,
+              "checkpoint": str(trained.path), "network": trained.description}
+    (run_dir / eval_file(fs.eval_split)).write_text(json.dumps(record, indent=1) + "\n")
+    return result, record

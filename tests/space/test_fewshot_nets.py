@@ -1,0 +1,56 @@
+"""Few-shot networks: MAML's 4-conv net, the matched genotype net, transductive BatchNorm."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+from torch.func import functional_call
+
+from base_dist.errors import UserError
+from base_dist.space.fewshot_nets import (
+    Conv4,
+    create_fewshot_network,
+    matched_channels,
+    network_width,
+    parameter_count,
+)
+
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
+
+
+def test_conv4_is_maml_s_network():
+    net = create_fewshot_network("conv4", in_channels=1, n_way=5, image_size=28)
+    convs = [m for m in net.modules() if isinstance(m, torch.nn.Conv2d)]
+    assert [(c.in_channels, c.out_channels, c.kernel_size) for c in convs] == [(1, 32, (3, 3))] + [(32, 32, (3, 3))] * 3
+    assert sum(isinstance(m, torch.nn.MaxPool2d) for m in net.modules()) == 4
+    assert parameter_count(net) == 28485 and net.classifier.in_features == 32
+    assert Conv4(3, 5, 84).classifier.in_features == 32 * 5 * 5  # Mini-ImageNet's 800 features
+
+
+def test_batchnorm_is_transductive_in_both_networks():
+    x = torch.randn(6, 1, 16, 16, generator=torch.Generator().manual_seed(0))
+    for name in ("conv4", "darts_v2"):
+        net = create_fewshot_network(name, 1, 5, 16, channels=None if name == "conv4" else 4, layers=3)
+        assert not list(net.buffers())  # no running statistics: a pure function of its parameters
+        train_out = net.train()(x)
+        assert torch.equal(net.eval()(x), train_out)  # eval mode uses batch statistics too
+        # A batch's statistics are its own: the same image scores differently beside other images.
+        assert not torch.allclose(net(x[:3])[0], train_out[0])
+        params = {k: v * 1.0 for k, v in net.named_parameters()}
+        assert torch.equal(functional_call(net, params, (x,)), train_out)
+
+
+def test_genotype_network_matches_conv4_parameter_count():
+    conv4 = parameter_count(create_fewshot_network("conv4", 1, 5, 28))
+    g = create_fewshot_network("darts_v2", 1, 5, 28)
+    assert network_width("darts_v2", 1, 5, 28) == 8 == matched_channels("darts_v2", conv4, in_channels=1, n_way=5)
+    assert abs(parameter_count(g) - conv4) / conv4 < 0.05
+    assert g(torch.zeros(2, 1, 28, 28)).shape == (2, 5)
+
+
+def test_bad_networks_are_one_line_errors():
+    with pytest.raises(UserError, match="at least 16 px"):
+        create_fewshot_network("conv4", 1, 5, 8)
+    with pytest.raises(UserError, match="not 'conv4'") as err:
+        create_fewshot_network("resnet12", 1, 5, 28)
+    assert "\n" not in str(err.value)
