@@ -29,8 +29,8 @@ from base_dist.errors import UserError
 from base_dist.space.fewshot_nets import create_fewshot_network, network_genotype, network_width, parameter_count
 from base_dist.space.genotypes import genotype_to_dict
 from base_dist.track.checkpoint import CheckpointStore
+from base_dist.train.checkpoints import load_run_checkpoint
 from base_dist.train.recipe import load_optimizer_tensors, optimizer_tensors
-from base_dist.train.state import load_run_checkpoint
 from base_dist.utils import derive_seed
 
 

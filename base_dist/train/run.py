@@ -41,7 +41,7 @@ from base_dist.train.loop import fit
 log = logging.getLogger(__name__)
 METRICS_FILE = "metrics.json"
 PROFILE_FILE = "profile.json"
-CONFIG_FILE = "config.yaml"  # written by train.state.write_train_inputs once a resume is accepted
+CONFIG_FILE = "config.yaml"  # written by train.checkpoints.write_train_inputs once a resume is accepted
 
 
 @dataclass
