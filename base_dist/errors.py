@@ -35,6 +35,3 @@ class UserError(Exception):
             return self.cli
         return f"--{self.option}: {self}" if self.option else str(self)
 
-
-class NotImplementedYet(UserError):
-    """A subcommand whose issue has not landed: it says so and exits 2, never pretends to work."""

@@ -63,10 +63,11 @@ def test_unknown_subcommand_and_option(cli):
     assert len(result.stderr.strip().splitlines()) == 1
 
 
-def test_unlanded_subcommand_says_so(cli):
-    result = cli("fewshot", "search")
-    assert result.returncode == 2
-    assert "not implemented yet" in result.stderr
+def test_fewshot_search_bad_input_is_one_line_and_writes_nothing(cli, tmp_path):
+    run = tmp_path / "fs"
+    result = cli("fewshot", "search", "--set", "fewshot.k_query=19", "--k-shot", "5", "--run-dir", str(run))
+    assert result.returncode == 2 and len(result.stderr.strip().splitlines()) == 1
+    assert "fewshot.k_shot + fewshot.k_query" in result.stderr and not run.exists()
 
 
 def test_version(cli):

@@ -10,7 +10,7 @@ from typing import Any
 import click
 
 from base_dist.config import ExperimentConfig, load_config
-from base_dist.errors import NotImplementedYet, UserError
+from base_dist.errors import UserError
 
 
 def config_options(func: Callable[..., Any]) -> Callable[..., Any]:
@@ -27,16 +27,6 @@ def config_options(func: Callable[..., Any]) -> Callable[..., Any]:
 def resolve_config(config_path: Path | None, overrides: tuple[str, ...], extra: list[str] | None = None) -> ExperimentConfig:
     """Load the config file, then ``extra`` (flags mapped to keys), then ``--set`` overrides (last wins)."""
     return load_config(config_path, list(extra or []) + list(overrides))
-
-
-def not_implemented(command: str, issue: str) -> Callable[..., Any]:
-    """Body of a subcommand whose issue has not landed: exit 2 and say so."""
-
-    def body(config_path: Path | None = None, overrides: tuple[str, ...] = (), **_: Any) -> None:
-        resolve_config(config_path, overrides)  # bad input is still reported as bad input
-        raise NotImplementedYet(f"base-dist {command} is not implemented yet ({issue})")
-
-    return body
 
 
 def echo_run_dir(path: Path) -> None:

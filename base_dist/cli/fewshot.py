@@ -1,6 +1,8 @@
-"""`base-dist fewshot`: few-shot learning with MAML over N-way K-shot episodes (issue 15).
+"""`base-dist fewshot`: few-shot architecture search and MAML over N-way K-shot episodes.
 
 Example:
+    $ base-dist fewshot search --arch-mode gumbel --k-shot 5 --set meta.rounds=40 --run-dir runs/fs-search
+    $ base-dist fewshot train --network runs/fs-search/genotype.json --k-shot 5 --run-dir runs/fs-base
     $ base-dist fewshot train --network conv4 --k-shot 1 --set fewshot.iterations=300 --run-dir runs/maml
     $ base-dist fewshot train --resume runs/maml --set fewshot.iterations=600
     $ base-dist fewshot eval runs/maml --episodes 600
@@ -16,7 +18,6 @@ from base_dist.cli.common import (
     config_options,
     echo_run_dir,
     flag_overrides,
-    not_implemented,
     resolve_config,
     resume_settings,
 )
@@ -96,6 +97,31 @@ def eval_cmd(run_dir: Path, overrides: tuple[str, ...], episodes: int | None, sp
 
 @command.command(name="search")
 @config_options
-def search_cmd(**kwargs: object) -> None:
-    """Not implemented yet: few-shot architecture search lands on the new meta-training engine."""
-    not_implemented("fewshot search", "it lands with the new meta-training engine")(**kwargs)
+@click.option("--arch-mode", type=click.Choice(["gumbel", "softmax"]), default=None,
+              help="architecture sampling of the supernet while searching (space.arch.mode; Table 4 compares both)")
+@click.option("--k-shot", type=click.IntRange(min=1), default=None, help="support images per class (fewshot.k_shot)")
+@click.option("--rounds", type=click.IntRange(min=1), default=None, help="outer steps of the search (meta.rounds)")
+@click.option("--resume", "resume_dir", type=click.Path(path_type=Path), default=None,
+              help="continue the search in this directory from its newest good checkpoint")
+def search_cmd(config_path: Path | None, overrides: tuple[str, ...], run_dir: Path | None, arch_mode: str | None,
+               k_shot: int | None, rounds: int | None, resume_dir: Path | None) -> None:
+    """Search a cell for few-shot learning: BASE meta-training over N-way K-shot episodes, second order."""
+    from base_dist.cli.meta_train import setup_logging
+    from base_dist.distributed import create_trainer
+    from base_dist.meta.fewshot import search_config
+    from base_dist.track.rundir import check_run_dir, open_run_dir
+
+    resume, run_dir, config_path = resume_settings(resume_dir, run_dir, config_path, "fewshot search")
+    cfg = resolve_config(config_path, overrides, flag_overrides({"fewshot.k_shot": k_shot, "meta.rounds": rounds}))
+    if not resume:  # a resumed search's config.yaml is already the mapped one
+        cfg = search_config(cfg, arch_mode)
+    elif arch_mode is not None:
+        raise UserError("a resumed search keeps its architecture mode; drop --arch-mode", option="arch-mode")
+    setup_logging()
+    with open_run_dir("fewshot-search", run_dir) as run_dir:
+        check_run_dir(run_dir, resume)
+        result = create_trainer(cfg, run_dir, resume=resume, progress=True).run()
+    click.echo(f"fewshot search: {result.rounds_done}/{cfg.meta.rounds} rounds ({cfg.space.arch.mode}) | "
+               f"genotype: {result.genotype}")
+    click.echo(f"next: base-dist fewshot train --network {run_dir / 'genotype.json'}")
+    echo_run_dir(run_dir)

@@ -31,12 +31,12 @@ import torch
 from torch import nn
 
 from base_dist.config import ExperimentConfig
+from base_dist.data.episodes import episode_tasks, sample, source_channels, train_episode_seed
 from base_dist.errors import UserError
 from base_dist.space.fewshot_nets import network_genotype
 from base_dist.track.checkpoint import CHECKPOINT_SUBDIR, CheckpointStore
 from base_dist.track.progress import estimate_eta, format_duration
 from base_dist.track.rundir import check_run_dir, write_config
-from base_dist.train.episodes import episode_tasks, sample, source_channels, train_episode_seed
 from base_dist.train.fewshot_eval import evaluate_split
 from base_dist.train.fewshot_state import (
     build_fewshot_network,

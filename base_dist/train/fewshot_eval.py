@@ -26,7 +26,7 @@ from torch import nn
 
 from base_dist.config import ExperimentConfig, apply_overrides, config_from_dict, config_to_dict
 from base_dist.data import Episode
-from base_dist.train.episodes import episode_tasks, eval_episode_seed, sample
+from base_dist.data.episodes import episode_tasks, eval_episode_seed, sample
 from base_dist.train.fewshot_state import load_fewshot_run
 from base_dist.train.maml import adapt, query_loss
 from base_dist.utils import resolve_device

@@ -11,9 +11,9 @@ from torch import nn
 
 from base_dist.config import load_config
 from base_dist.data import Task
+from base_dist.data.episodes import episode_tasks
 from base_dist.errors import UserError
 from base_dist.space.fewshot_nets import create_fewshot_network
-from base_dist.train.episodes import episode_tasks
 from base_dist.train.fewshot import fewshot_train
 from base_dist.train.fewshot_eval import evaluate_split, mean_ci95
 from base_dist.train.maml import adapt, meta_gradient, meta_step, query_loss

@@ -20,7 +20,7 @@ from base_dist.errors import UserError
 from base_dist.utils import derive_seed
 
 
-def _data_config(cfg: ExperimentConfig) -> DataConfig:
+def episode_data_config(cfg: ExperimentConfig) -> DataConfig:
     """The data config of the episodes: a source without a fixed class split holds out ``data.holdout_classes``."""
     fs, d = cfg.fewshot, cfg.data
     if source_meta(fs.source, fs.root if fs.root is not None else d.root).class_splits is None and not d.holdout_classes:
@@ -42,7 +42,7 @@ def episode_tasks(cfg: ExperimentConfig, split: str) -> TaskDistribution:
         base_dist.errors.UserError: fewshot.k_shot + fewshot.k_query = 24, but holdout classes of source 'glyphs' have as few as 20 images
     """
     fs = cfg.fewshot
-    tasks = TaskDistribution(_data_config(cfg), split=split)
+    tasks = TaskDistribution(episode_data_config(cfg), split=split)
     src = create_source(fs.source, fs.root if fs.root is not None else cfg.data.root)
     per_class = src.by_class()
     fewest = min(per_class[c].numel() for c in tasks.class_pool(fs.source))
