@@ -14,10 +14,12 @@ import base_dist
 from tests.conftest import ROOT
 
 # Modules whose examples are real runs (everything else marks slow examples +SKIP).
-DOCTESTED = ["base_dist", "base_dist.api", "base_dist.errors", "base_dist.meta.trainer", "base_dist.meta.prior",
-             "base_dist.meta.checkpoints", "base_dist.meta.task", "base_dist.meta.strategy", "base_dist.meta.rounds",
-             "base_dist.meta.outer", "base_dist.distributed.trainer", "base_dist.distributed.wire",
-             "base_dist.space.meta_state"]
+DOCTESTED = ["base_dist", "base_dist.api", "base_dist.errors", "base_dist.config", "base_dist.meta.trainer",
+             "base_dist.meta.callbacks", "base_dist.meta.prior", "base_dist.meta.checkpoints", "base_dist.meta.task",
+             "base_dist.meta.strategy", "base_dist.meta.rounds", "base_dist.meta.outer", "base_dist.meta.fewshot",
+             "base_dist.distributed.trainer", "base_dist.distributed.wire", "base_dist.space.meta_state",
+             "base_dist.space.metanet", "base_dist.space.network", "base_dist.space.profiler",
+             "base_dist.data.episodes", "base_dist.report.fewshot"]
 
 
 @pytest.mark.parametrize("name", DOCTESTED)

@@ -15,13 +15,13 @@ import time
 from collections import OrderedDict
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any, Protocol
+from typing import Protocol
 
 import torch
 from torch import Tensor, nn
 
 from base_dist.config import ExperimentConfig
-from base_dist.data import TaskDistribution
+from base_dist.data import TaskDistribution, TaskSpec
 from base_dist.errors import UserError
 from base_dist.meta.diagnostics import CoherenceAccumulator, GroupLayout
 from base_dist.meta.task import run_task, task_seed
@@ -36,7 +36,7 @@ class TaskRequest:
 
     index: int
     attempt: int
-    spec: Any
+    spec: TaskSpec
 
 
 @dataclass
