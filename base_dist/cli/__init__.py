@@ -31,6 +31,7 @@ SUBCOMMANDS = {
     "data": "data",
     "tune": "tune",
     "fewshot": "fewshot",
+    "priors": "priors",
     "demo": "demo",
 }
 

@@ -4,6 +4,9 @@
   "from scratch" W every run and every baseline starts from).
 - :func:`load_posterior`: a meta-train, adapt or pretrain checkpoint (file or run directory) as a
   :class:`Posterior` — W, its search space, config, rounds and kind.
+- :func:`shipped_priors` / :func:`shipped_prior`: the priors that come with the package
+  (``base_dist/meta/priors/<name>/``: ``prior.safetensors``, a checkpoint, and ``card.json``, what it
+  was trained on and what it measured), found by name.
 - :func:`fit_to_target`: a posterior's W on a meta-network that has the head and classifier a new
   target needs (extend the space, build the network, transfer the state: :mod:`base_dist.meta.heads`).
 
@@ -18,6 +21,7 @@ Example:
 
 from __future__ import annotations
 
+import json
 from collections import OrderedDict
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -71,8 +75,40 @@ class Posterior:
     path: Path
 
 
+PRIORS_DIR = Path(__file__).with_name("priors")
+PRIOR_FILE, CARD_FILE = "prior.safetensors", "card.json"
+
+
+def shipped_priors() -> dict[str, dict[str, Any]]:
+    """``name -> card`` of every prior shipped in the package (the card says what it was trained on and measured).
+
+    Example:
+        >>> "glyphs-fmnist" in shipped_priors()
+        True
+    """
+    out: dict[str, dict[str, Any]] = {}
+    for folder in sorted(PRIORS_DIR.iterdir()) if PRIORS_DIR.is_dir() else []:
+        if (folder / PRIOR_FILE).is_file() and (folder / CARD_FILE).is_file():
+            out[folder.name] = json.loads((folder / CARD_FILE).read_text())
+    return out
+
+
+def shipped_prior(name: str) -> Path:
+    """The checkpoint file of the shipped prior ``name``; an unknown name lists the known ones.
+
+    Example:
+        >>> shipped_prior("glyphs-fmnist").name
+        'prior.safetensors'
+    """
+    known = shipped_priors()
+    if name not in known:
+        raise UserError(f"no shipped prior named {name!r}; shipped: {', '.join(known) or 'none'}", option="prior")
+    return PRIORS_DIR / name / PRIOR_FILE
+
+
 def load_posterior(checkpoint: str | Path) -> Posterior:
-    """Load a meta-train, adapt or pretrain checkpoint (a file or a run directory) as a :class:`Posterior`.
+    """Load a meta-train, adapt or pretrain checkpoint (a file, a run directory, or the name of a shipped
+    prior) as a :class:`Posterior`.
 
     Raises :class:`base_dist.errors.UserError` (one line) when the path is missing or holds no usable W.
 
@@ -83,6 +119,8 @@ def load_posterior(checkpoint: str | Path) -> Posterior:
         base_dist.errors.UserError: /nonexistent/run: no such file or directory (expected a run directory or checkpoint)
     """
     p = Path(checkpoint)
+    if not p.exists() and str(checkpoint) in shipped_priors():
+        p = shipped_prior(str(checkpoint))
     if not p.exists():
         raise UserError(f"{p}: no such file or directory (expected a run directory or checkpoint)")
     ckpt = load_checkpoint(p)
