@@ -28,6 +28,7 @@ def main() -> None:
     ap.add_argument("--shots", type=int, nargs="+", default=[1, 5])
     ap.add_argument("--arms", nargs="+", default=None, help="subset of base-gumbel base-softmax darts_v2 conv4")
     ap.add_argument("--rows", type=Path, nargs="+", default=None, help="summarise these rows files, run nothing")
+    ap.add_argument("--seed-list", type=int, nargs="+", default=None, help="these seeds instead of 0..--seeds-1")
     ap.add_argument("--no-publish", action="store_true", help="do not touch docs/results.md")
     args = ap.parse_args()
     cfg = experiment_config(args, [])
@@ -36,7 +37,7 @@ def main() -> None:
         rows = [r for p in args.rows for r in json.loads(p.read_text())]
     else:
         args.run_dir.mkdir(parents=True, exist_ok=True)
-        rows = run_fewshot_experiment(cfg, seeds=list(range(args.seeds)), shots=args.shots, run_dir=args.run_dir,
+        rows = run_fewshot_experiment(cfg, seeds=args.seed_list or list(range(args.seeds)), shots=args.shots, run_dir=args.run_dir,
                                       arms=tuple(args.arms) if args.arms else None)
     fs = cfg.fewshot
     table = fewshot_table(rows)
