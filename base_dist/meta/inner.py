@@ -11,11 +11,13 @@ The per-step objective is eq. 11 as a loss to minimise: ``cross_entropy(f(x; the
 from __future__ import annotations
 
 import math
+from typing import Any
 
 import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
+from base_dist.sgd import clip_coefficient, sgd_update
 from base_dist.space.meta_state import is_arch
 from base_dist.utils import make_generator
 
@@ -33,10 +35,31 @@ def param_groups(model: nn.Module) -> tuple[list[nn.Parameter], list[nn.Paramete
     return weights, arch
 
 
+class InnerSGD:
+    """SGD with momentum over one group of parameters, through :func:`sgd_update` (the optimizer of
+    ``meta.inner_optimizer: sgd`` in the inner loop, adaptation and pretraining)."""
+
+    def __init__(self, params: list[nn.Parameter], lr: float, momentum: float) -> None:
+        self.params, self.lr, self.momentum = params, lr, momentum
+        self.bufs: list[Tensor | None] = [None] * len(params)
+
+    def zero_grad(self, set_to_none: bool = True) -> None:
+        for p in self.params:
+            p.grad = None
+
+    @torch.no_grad()
+    def step(self) -> None:
+        for i, p in enumerate(self.params):
+            if p.grad is None:
+                continue
+            new, self.bufs[i] = sgd_update(p, p.grad, self.bufs[i], self.lr, self.momentum)
+            p.copy_(new)
+
+
 def make_optimizers(
     model: nn.Module, kind: str, lr_weights: float, lr_arch: float, momentum: float = 0.9,
     freeze_arch: bool = False,
-) -> list[tuple[torch.optim.Optimizer, list[nn.Parameter]]]:
+) -> list[tuple[Any, list[nn.Parameter]]]:
     """One optimizer for the weights and one for the architecture logits (skipped when empty/frozen).
 
     ``kind`` is ``"sgd"`` (with ``momentum``) or ``"adam"``. Returns ``[(optimizer, params), ...]``
@@ -45,7 +68,7 @@ def make_optimizers(
     Example:
         >>> opts = make_optimizers(torch.nn.Linear(2, 1), "sgd", 0.1, 0.1)
         >>> [type(o).__name__ for o, _ in opts]
-        ['SGD']
+        ['InnerSGD']
     """
     weights, arch = param_groups(model)
     for p in arch:
@@ -55,7 +78,7 @@ def make_optimizers(
         if not params:
             continue
         if kind == "sgd":
-            opt: torch.optim.Optimizer = torch.optim.SGD(params, lr=lr, momentum=momentum)
+            opt: InnerSGD | torch.optim.Optimizer = InnerSGD(params, lr=lr, momentum=momentum)
         elif kind == "adam":
             opt = torch.optim.Adam(params, lr=lr)
         else:
@@ -122,13 +145,18 @@ def arch_entropy(model: nn.Module) -> float:
     return float(torch.cat(ents).mean()) if ents else 0.0
 
 
-def clip_groups(groups: list[tuple[torch.optim.Optimizer, list[nn.Parameter]]], max_norm: float) -> None:
-    """Clip the gradient norm of each group (weights, arch) separately to ``max_norm``."""
+@torch.no_grad()
+def clip_groups(groups: list[tuple[Any, list[nn.Parameter]]], max_norm: float) -> None:
+    """Clip the gradient norm of each group (weights, arch) separately to ``max_norm`` (:func:`base_dist.sgd.clip_coefficient`)."""
     for _, params in groups:
-        torch.nn.utils.clip_grad_norm_(params, max_norm)
+        grads = [p.grad for p in params if p.grad is not None]
+        if grads:
+            coef = clip_coefficient(grads, max_norm)
+            for g in grads:
+                g.mul_(coef)
 
 
-def optimizer_step(model: nn.Module, groups: list[tuple[torch.optim.Optimizer, list[nn.Parameter]]], x: Tensor,
+def optimizer_step(model: nn.Module, groups: list[tuple[Any, list[nn.Parameter]]], x: Tensor,
                    y: Tensor, n_way: int, noise: torch.Generator | None, tau: float,
                    grad_clip: float) -> tuple[Tensor, Tensor, Tensor]:
     """One step on the eq.-11 objective: loss, backward, per-group clip, every optimizer's step.
@@ -150,7 +178,7 @@ def optimizer_step(model: nn.Module, groups: list[tuple[torch.optim.Optimizer, l
 
 def inner_loop(model: nn.Module, x_train: Tensor, y_train: Tensor, n_way: int, *, steps: int,
                batch_size: int, seed: int, tau: float,
-               groups: list[tuple[torch.optim.Optimizer, list[nn.Parameter]]], grad_clip: float,
+               groups: list[tuple[Any, list[nn.Parameter]]], grad_clip: float,
                device: torch.device) -> dict[str, float]:
     """Run ``steps`` optimizer steps in place on ``model``; returns mean train loss/accuracy/cross-entropy.
 

@@ -14,7 +14,7 @@ delta. Only ``inner_optimizer: sgd`` is unrolled (Adam's square root has no usab
 at zero).
 
 The inner steps are the same as the first-order loop's: same batches (``(seed, "batch", t)``), same
-noise (``(seed, "noise", t)``), the same per-group gradient clipping and torch's SGD momentum rule.
+noise (``(seed, "noise", t)``), the same per-group gradient clipping and the same SGD momentum rule (:mod:`base_dist.sgd`).
 """
 
 from __future__ import annotations
@@ -30,10 +30,9 @@ from torch.func import functional_call
 from base_dist.config import MetaConfig
 from base_dist.errors import UserError
 from base_dist.meta.inner import sample_batch
+from base_dist.sgd import clip_coefficient, sgd_update
 from base_dist.space.meta_state import is_arch
 from base_dist.utils import make_generator
-
-_CLIP_EPS = 1e-6  # as torch.nn.utils.clip_grad_norm_
 
 
 class _Objective(nn.Module):
@@ -56,12 +55,11 @@ def _call(obj: _Objective, params: Mapping[str, Tensor], x: Tensor, y: Tensor, n
 
 
 def _clip(grads: dict[str, Tensor], names: list[str], max_norm: float) -> None:
-    """Scale one group's gradients like ``clip_grad_norm_`` (differentiably)."""
+    """Scale one group's gradients by the inner loop's clip coefficient (differentiably)."""
     present = [grads[n] for n in names if grads[n] is not None]
     if not present:
         return
-    total = torch.linalg.vector_norm(torch.stack([torch.linalg.vector_norm(g) for g in present]))
-    coef = torch.clamp(max_norm / (total + _CLIP_EPS), max=1.0)
+    coef = clip_coefficient(present, max_norm)
     for n in names:
         if grads[n] is not None:
             grads[n] = grads[n] * coef
@@ -102,10 +100,8 @@ def unroll(
             if g is None:
                 nxt[n] = cur[n]
                 continue
-            buf = g if bufs[n] is None else bufs[n] * meta.inner_momentum + g
-            bufs[n] = buf if meta.inner_momentum else None
             lr = meta.inner_lr_arch if is_arch(n) else meta.inner_lr_weights
-            nxt[n] = cur[n] - lr * buf
+            nxt[n], bufs[n] = sgd_update(cur[n], g, bufs[n], lr, meta.inner_momentum)
         if not create_graph:
             nxt = OrderedDict((n, v.detach().requires_grad_(True)) for n, v in nxt.items())
             bufs = {n: (b.detach() if b is not None else None) for n, b in bufs.items()}

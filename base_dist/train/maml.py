@@ -34,6 +34,7 @@ from torch.func import functional_call
 
 from base_dist.data import Episode
 from base_dist.errors import UserError
+from base_dist.sgd import sgd_update
 
 Params = dict[str, Tensor]
 
@@ -60,7 +61,7 @@ def adapt(net: nn.Module, params: Mapping[str, Tensor], x: Tensor, y: Tensor, *,
         loss, _ = query_loss(net, fast, x, y)
         grads = torch.autograd.grad(loss, list(fast.values()), create_graph=create_graph, allow_unused=True,
                                     materialize_grads=True)
-        fast = {name: w - lr * g for (name, w), g in zip(fast.items(), grads, strict=True)}
+        fast = {name: sgd_update(w, g, None, lr, 0.0)[0] for (name, w), g in zip(fast.items(), grads, strict=True)}
     return fast
 
 
