@@ -288,6 +288,8 @@ class FewshotConfig(Section):
     inner_steps: int = Field(5, ge=0, description="SGD steps on the support set while meta-training")
     inner_lr: float = Field(0.1, gt=0)
     test_inner_steps: int | None = Field(10, ge=0, description="SGD steps at evaluation; None: inner_steps")
+    inner_grad_clip: float | None = Field(5.0, gt=0, description="L2 clip of each inner step's gradient, as BASE's "
+                                          "inner loop (meta.grad_clip); None: MAML's plain steps")
     first_order: bool = Field(False, description="first-order MAML (no second derivatives)")
     outer_lr: float = Field(1e-3, gt=0, description="Adam's learning rate on the query loss")
     iterations: int = Field(1000, ge=1, description="outer steps")

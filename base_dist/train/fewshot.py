@@ -125,7 +125,8 @@ def _iteration(cfg: ExperimentConfig, tasks: Any, net: nn.Module, optimizer: tor
     fs = cfg.fewshot
     t0 = time.perf_counter()
     episodes = [sample(tasks, cfg, train_episode_seed(cfg, it, j)).to(device) for j in range(fs.meta_batch)]
-    row = meta_step(net, optimizer, episodes, steps=fs.inner_steps, lr=fs.inner_lr, first_order=fs.first_order)
+    row = meta_step(net, optimizer, episodes, steps=fs.inner_steps, lr=fs.inner_lr, first_order=fs.first_order,
+                    grad_clip=fs.inner_grad_clip)
     return {"iteration": it + 1, **row, "seconds": time.perf_counter() - t0}
 
 

@@ -77,9 +77,10 @@ class FewshotEval:
         return asdict(self)
 
 
-def episode_accuracy(net: nn.Module, weights: dict[str, torch.Tensor], ep: Episode, *, steps: int, lr: float) -> float:
+def episode_accuracy(net: nn.Module, weights: dict[str, torch.Tensor], ep: Episode, *, steps: int, lr: float,
+                     grad_clip: float | None = None) -> float:
     """Query accuracy of ``ep`` after ``steps`` SGD steps on its support set from ``weights`` (detached leaves)."""
-    fast = adapt(net, weights, ep.x_support, ep.y_support, steps=steps, lr=lr, create_graph=False)
+    fast = adapt(net, weights, ep.x_support, ep.y_support, steps=steps, lr=lr, create_graph=False, grad_clip=grad_clip)
     with torch.no_grad():
         _, logits = query_loss(net, fast, ep.x_query, ep.y_query)
     return float((logits.argmax(1) == ep.y_query).float().mean())
@@ -97,7 +98,7 @@ def evaluate_split(cfg: ExperimentConfig, net: nn.Module, split: str, *, episode
     tasks = episode_tasks(cfg, split)
     weights = {k: v.detach().requires_grad_(True) for k, v in net.named_parameters()}  # new tensors, no in-place
     accs = [episode_accuracy(net, weights, sample(tasks, cfg, eval_episode_seed(cfg, split, i)).to(device),
-                             steps=steps, lr=fs.inner_lr) for i in range(episodes)]
+                             steps=steps, lr=fs.inner_lr, grad_clip=fs.inner_grad_clip) for i in range(episodes)]
     mean, ci = mean_ci95(accs)
     return FewshotEval(split, episodes, mean, ci, steps, fs.n_way, fs.k_shot, fs.k_query, accs)
 

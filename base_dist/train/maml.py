@@ -34,7 +34,7 @@ from torch.func import functional_call
 
 from base_dist.data import Episode
 from base_dist.errors import UserError
-from base_dist.sgd import sgd_update
+from base_dist.sgd import clip_coefficient, sgd_update
 
 Params = dict[str, Tensor]
 
@@ -46,8 +46,11 @@ def query_loss(net: nn.Module, params: Mapping[str, Tensor], x: Tensor, y: Tenso
 
 
 def adapt(net: nn.Module, params: Mapping[str, Tensor], x: Tensor, y: Tensor, *, steps: int, lr: float,
-          create_graph: bool) -> Params:
+          create_graph: bool, grad_clip: float | None = None) -> Params:
     """``steps`` SGD steps on ``(x, y)`` from ``params`` (which must require grad); returns the adapted weights.
+
+    ``grad_clip`` scales each step's gradient to at most that L2 norm (differentiably), as BASE's
+    inner loop does: cell networks at MAML's step sizes otherwise blow up their query loss.
 
     Example:
         >>> from torch import nn
@@ -61,14 +64,18 @@ def adapt(net: nn.Module, params: Mapping[str, Tensor], x: Tensor, y: Tensor, *,
         loss, _ = query_loss(net, fast, x, y)
         grads = torch.autograd.grad(loss, list(fast.values()), create_graph=create_graph, allow_unused=True,
                                     materialize_grads=True)
+        if grad_clip is not None:
+            coef = clip_coefficient(list(grads), grad_clip)
+            grads = tuple(g * coef for g in grads)
         fast = {name: sgd_update(w, g, None, lr, 0.0)[0] for (name, w), g in zip(fast.items(), grads, strict=True)}
     return fast
 
 
 def episode_objective(net: nn.Module, params: Mapping[str, Tensor], ep: Episode, *, steps: int, lr: float,
-                      first_order: bool) -> tuple[Tensor, Tensor]:
+                      first_order: bool, grad_clip: float | None = None) -> tuple[Tensor, Tensor]:
     """``(query loss after adapting on the support set, query accuracy)``; the loss is differentiable in ``params``."""
-    fast = adapt(net, params, ep.x_support, ep.y_support, steps=steps, lr=lr, create_graph=not first_order)
+    fast = adapt(net, params, ep.x_support, ep.y_support, steps=steps, lr=lr, create_graph=not first_order,
+                 grad_clip=grad_clip)
     loss, logits = query_loss(net, fast, ep.x_query, ep.y_query)
     return loss, (logits.detach().argmax(1) == ep.y_query).float().mean()
 
@@ -93,7 +100,7 @@ def query_accuracy(net: nn.Module, params: Mapping[str, Tensor], ep: Episode) ->
 
 
 def meta_step(net: nn.Module, optimizer: torch.optim.Optimizer, episodes: Sequence[Episode], *, steps: int,
-              lr: float, first_order: bool) -> dict[str, float]:
+              lr: float, first_order: bool, grad_clip: float | None = None) -> dict[str, float]:
     """One outer step on the mean post-adaptation query loss of ``episodes``; returns its metrics.
 
     Each episode's graph is backpropagated (and freed) before the next is built, so memory holds one
@@ -104,7 +111,8 @@ def meta_step(net: nn.Module, optimizer: torch.optim.Optimizer, episodes: Sequen
     loss_sum = acc_sum = before_sum = 0.0
     for ep in episodes:
         before_sum += query_accuracy(net, params, ep)
-        loss, acc = episode_objective(net, params, ep, steps=steps, lr=lr, first_order=first_order)
+        loss, acc = episode_objective(net, params, ep, steps=steps, lr=lr, first_order=first_order,
+                                      grad_clip=grad_clip)
         (loss / len(episodes)).backward()
         loss_sum, acc_sum = loss_sum + loss.item(), acc_sum + acc.item()
     n = len(episodes)
