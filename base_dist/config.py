@@ -300,6 +300,8 @@ class FewshotConfig(Section):
     val_episodes: int = Field(100, ge=2)
     eval_episodes: int = Field(600, ge=2, description="test episodes of `fewshot eval`")
     eval_split: Literal["holdout", "val"] = "holdout"
+    eval_source: str | None = Field(None, description="cross-domain check: held-out episodes from this source "
+                                    "(e.g. meta-train on fashion-mnist, test on digits); None: the source's holdout")
     eval_seed: int = Field(0, description="seeds the test episodes (not the run's seed: runs are paired)")
 
 

@@ -29,9 +29,12 @@ def main() -> None:
     ap.add_argument("--arms", nargs="+", default=None, help="subset of base-gumbel base-softmax darts_v2 conv4")
     ap.add_argument("--rows", type=Path, nargs="+", default=None, help="summarise these rows files, run nothing")
     ap.add_argument("--seed-list", type=int, nargs="+", default=None, help="these seeds instead of 0..--seeds-1")
+    ap.add_argument("--set", dest="overrides", action="append", default=[], help="config override, e.g. "
+                    "fewshot.source=fashion-mnist --set fewshot.eval_source=digits (the cross-domain check)")
+    ap.add_argument("--section", default="fewshot", help="docs/results.md section to rewrite")
     ap.add_argument("--no-publish", action="store_true", help="do not touch docs/results.md")
     args = ap.parse_args()
-    cfg = experiment_config(args, [])
+    cfg = experiment_config(args, args.overrides)
     t0 = time.perf_counter()
     if args.rows:
         rows = [r for p in args.rows for r in json.loads(p.read_text())]
@@ -42,7 +45,9 @@ def main() -> None:
     fs = cfg.fewshot
     table = fewshot_table(rows)
     paired = "\n".join(paired_against(rows, arm) for arm in ("base-gumbel", "base-softmax", "darts_v2"))
-    budget = (f"config `{args.config}`: glyphs {fs.image_size} px, {fs.n_way}-way, {fs.k_query} query images per "
+    domain = (f"meta-train on {fs.source}, test on {fs.eval_source}" if fs.eval_source else
+              f"{fs.source} (held-out classes)")
+    budget = (f"config `{args.config}` {' '.join(args.overrides)}: {domain} at {fs.image_size} px, {fs.n_way}-way, {fs.k_query} query images per "
               f"class; search: supernet C={cfg.space.channels}, {cfg.space.layers} cells, {cfg.space.nodes} nodes, "
               f"{cfg.meta.rounds} rounds x {fs.meta_batch} episodes, {fs.inner_steps} second-order SGD steps; MAML: "
               f"{fs.iterations} iterations x {fs.meta_batch} episodes, {fs.inner_steps} inner steps (lr "
@@ -55,7 +60,8 @@ def main() -> None:
         print(table)
         print(paired)
         return
-    publish_section(args, "fewshot", "(e) Few-shot search (paper Table 4)", body, f"{table}\n{paired}")
+    title = "(e) Few-shot search (paper Table 4)" if args.section == "fewshot" else f"(e) Few-shot: {args.section}"
+    publish_section(args, args.section, title, body, f"{table}\n{paired}")
 
 
 if __name__ == "__main__":

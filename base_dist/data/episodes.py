@@ -20,15 +20,35 @@ from base_dist.errors import UserError
 from base_dist.utils import derive_seed
 
 
-def episode_data_config(cfg: ExperimentConfig) -> DataConfig:
-    """The data config of the episodes: a source without a fixed class split holds out ``data.holdout_classes``."""
+def _cross_domain(cfg: ExperimentConfig, split: str) -> bool:
+    """True when ``split``'s episodes come from ``fewshot.eval_source``, a domain never meta-trained on."""
+    return cfg.fewshot.eval_source is not None and split == "holdout"
+
+
+def episode_data_config(cfg: ExperimentConfig, split: str = "meta-train") -> DataConfig:
+    """The data config of ``split``'s episodes.
+
+    A source without a fixed class split holds out ``data.holdout_classes``; with
+    ``fewshot.eval_source`` the held-out episodes come from that source instead (cross-domain: its
+    meta-train classes, i.e. all of them when it has no fixed split), and the training source keeps
+    all its classes.
+
+    Example:
+        >>> from base_dist.config import load_config
+        >>> c = load_config(None, ["fewshot.source=fashion-mnist", "fewshot.eval_source=digits"])
+        >>> episode_data_config(c).sources[0].name, episode_data_config(c, "holdout").sources[0].name
+        ('fashion-mnist', 'digits')
+    """
     fs, d = cfg.fewshot, cfg.data
-    if source_meta(fs.source, fs.root if fs.root is not None else d.root).class_splits is None and not d.holdout_classes:
-        raise UserError(f"fewshot.source {fs.source!r} has no fixed class split: set data.holdout_classes to hold "
-                        "classes out for testing (or use glyphs, omniglot or mini-imagenet)")
-    return DataConfig(root=d.root, sources=[SourceSpec(name=fs.source, root=fs.root, image_sizes=[fs.image_size])],
+    name, root = (fs.eval_source, d.root) if _cross_domain(cfg, split) else (fs.source, fs.root)
+    holdout = 0 if fs.eval_source is not None else d.holdout_classes
+    if fs.eval_source is None and source_meta(name, root if root is not None else d.root).class_splits is None \
+            and not holdout:
+        raise UserError(f"fewshot.source {name!r} has no fixed class split: set data.holdout_classes to hold "
+                        "classes out for testing, or fewshot.eval_source to test on another source")
+    return DataConfig(root=d.root, sources=[SourceSpec(name=name, root=root, image_sizes=[fs.image_size])],
                       n_way=fs.n_way, train_per_class=fs.k_shot, val_per_class=fs.k_query,
-                      holdout_classes=d.holdout_classes, split_seed=d.split_seed)
+                      holdout_classes=holdout, split_seed=d.split_seed)
 
 
 def episode_tasks(cfg: ExperimentConfig, split: str) -> TaskDistribution:
@@ -42,13 +62,15 @@ def episode_tasks(cfg: ExperimentConfig, split: str) -> TaskDistribution:
         base_dist.errors.UserError: fewshot.k_shot + fewshot.k_query = 24, but holdout classes of source 'glyphs' have as few as 20 images
     """
     fs = cfg.fewshot
-    tasks = TaskDistribution(episode_data_config(cfg), split=split)
-    src = create_source(fs.source, fs.root if fs.root is not None else cfg.data.root)
+    data = episode_data_config(cfg, split)
+    spec = data.sources[0]
+    tasks = TaskDistribution(data, split="meta-train" if _cross_domain(cfg, split) else split)
+    src = create_source(spec.name, spec.root if spec.root is not None else cfg.data.root)
     per_class = src.by_class()
-    fewest = min(per_class[c].numel() for c in tasks.class_pool(fs.source))
+    fewest = min(per_class[c].numel() for c in tasks.class_pool(spec.name))
     if fs.k_shot + fs.k_query > fewest:
         raise UserError(f"fewshot.k_shot + fewshot.k_query = {fs.k_shot + fs.k_query}, but {split} classes of "
-                        f"source {fs.source!r} have as few as {fewest} images")
+                        f"source {spec.name!r} have as few as {fewest} images")
     return tasks
 
 

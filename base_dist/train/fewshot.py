@@ -31,6 +31,7 @@ import torch
 from torch import nn
 
 from base_dist.config import ExperimentConfig
+from base_dist.data import create_source
 from base_dist.data.episodes import episode_tasks, sample, source_channels, train_episode_seed
 from base_dist.errors import UserError
 from base_dist.space.fewshot_nets import network_genotype
@@ -94,6 +95,12 @@ def check_fewshot(cfg: ExperimentConfig) -> None:
     network_genotype(cfg.fewshot.network)
     for split in ("meta-train", cfg.fewshot.eval_split) + (("val",) if cfg.fewshot.val_every else ()):
         episode_tasks(cfg, split)
+    fs = cfg.fewshot
+    if fs.eval_source is not None:
+        test_channels = create_source(fs.eval_source, cfg.data.root).channels
+        if test_channels != source_channels(cfg):
+            raise UserError(f"fewshot.eval_source {fs.eval_source!r} has {test_channels}-channel images, "
+                            f"fewshot.source {fs.source!r} {source_channels(cfg)}: the network takes one kind")
     build_fewshot_network(cfg, source_channels(cfg))  # conv4 refuses images below 16 px
 
 

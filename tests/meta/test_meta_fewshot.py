@@ -6,12 +6,12 @@ import json
 
 import pytest
 import torch
-from conftest import TINY
 
 from base_dist.cli import main
 from base_dist.config import load_config
 from base_dist.distributed import create_trainer
 from base_dist.meta.fewshot import search_config
+from tests.meta.conftest import TINY
 
 SMALL = ["fewshot.image_size=16", "fewshot.k_query=2", "fewshot.meta_batch=2", "fewshot.inner_steps=1",
          "fewshot.test_inner_steps=1", "device=cpu", "tracking.mlflow=false", "meta.rounds=2"]
@@ -69,3 +69,18 @@ def test_meta_gradient_reaches_the_architecture(mode, tmp_path):
 
     W0 = get_state(seeded_metanet(search_config(_cfg("meta.rounds=1"), mode)))
     assert not torch.equal(res.W["arch.normal"], W0["arch.normal"])  # second-order gradient moved phi
+
+
+def test_cross_domain_check_meta_trains_on_one_source_and_tests_on_another(tmp_path, capsys):
+    run = tmp_path / "xd"
+    sets = [x for s in [*SMALL, "fewshot.source=fashion-mnist", "fewshot.eval_source=digits"] for x in ("--set", s)]
+    assert main(["fewshot", "train", "--config", str(TINY), *sets, "--iterations", "1", "--run-dir", str(run)]) == 0
+    capsys.readouterr()
+    assert main(["fewshot", "eval", str(run), "--episodes", "2"]) == 0
+    record = json.loads((run / "fewshot-eval-holdout.json").read_text())
+    assert record["source"] == "fashion-mnist" and len(record["accuracies"]) == 2
+    from base_dist.data.episodes import episode_tasks
+
+    cfg = load_config(TINY, [*SMALL, "fewshot.source=fashion-mnist", "fewshot.eval_source=digits"])
+    assert episode_tasks(cfg, "holdout").class_pool("digits") == tuple(range(10))  # every digit is unseen
+    assert episode_tasks(cfg, "meta-train").class_pool("fashion-mnist") == tuple(range(10))

@@ -6,12 +6,12 @@ from __future__ import annotations
 import json
 
 import torch
-from conftest import tiny
 
 from base_dist.cli import main
 from base_dist.meta.adapt import adapt
 from base_dist.meta.prior import load_posterior, seeded_metanet, shipped_prior, shipped_priors
 from base_dist.space.meta_state import get_state
+from tests.meta.conftest import tiny
 
 NAME = "glyphs-fmnist"
 QUICK = ["--set", "adapt.max_train_images=32", "--set", "adapt.max_val_images=32", "--set", "tracking.mlflow=false"]
