@@ -44,7 +44,9 @@ def main() -> None:
                                       arms=tuple(args.arms) if args.arms else None)
     fs = cfg.fewshot
     table = fewshot_table(rows)
-    paired = "\n".join(paired_against(rows, arm) for arm in ("base-gumbel", "base-softmax", "darts_v2"))
+    pairs = [(arm, "conv4") for arm in ("base-gumbel", "base-softmax", "darts_v2")]
+    pairs += [(arm, "darts_v2") for arm in ("base-gumbel", "base-softmax")]
+    paired = "\n".join(line for arm, ref in pairs if (line := paired_against(rows, arm, ref)))
     domain = (f"meta-train on {fs.source}, test on {fs.eval_source}" if fs.eval_source else
               f"{fs.source} (held-out classes)")
     budget = (f"config `{args.config}` {' '.join(args.overrides)}: {domain} at {fs.image_size} px, {fs.n_way}-way, {fs.k_query} query images per "
