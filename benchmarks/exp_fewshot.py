@@ -21,7 +21,7 @@ os.environ.setdefault("OMP_NUM_THREADS", "1")
 
 def main() -> None:
     from base_dist.report.common import experiment_config, experiment_parser, machine_line, publish_section
-    from base_dist.report.fewshot import fewshot_table, paired_against, run_fewshot_experiment
+    from base_dist.report.fewshot import CELL_INNER_LR, fewshot_table, paired_against, run_fewshot_experiment
 
     ap = experiment_parser(__doc__, "fewshot", seeds=3)
     ap.set_defaults(config="jobs/configs/fewshot.yaml")
@@ -43,18 +43,20 @@ def main() -> None:
         rows = run_fewshot_experiment(cfg, seeds=args.seed_list or list(range(args.seeds)), shots=args.shots, run_dir=args.run_dir,
                                       arms=tuple(args.arms) if args.arms else None)
     fs = cfg.fewshot
+    wall = f"summarised from {len(rows)} runs" if args.rows else f"{(time.perf_counter() - t0) / 60:.1f} min"
     table = fewshot_table(rows)
     pairs = [(arm, "conv4") for arm in ("base-gumbel", "base-softmax", "darts_v2")]
     pairs += [(arm, "darts_v2") for arm in ("base-gumbel", "base-softmax")]
     paired = "\n".join(line for arm, ref in pairs if (line := paired_against(rows, arm, ref)))
     domain = (f"meta-train on {fs.source}, test on {fs.eval_source}" if fs.eval_source else
               f"{fs.source} (held-out classes)")
-    budget = (f"config `{args.config}` {' '.join(args.overrides)}: {domain} at {fs.image_size} px, {fs.n_way}-way, {fs.k_query} query images per "
+    sets = f" with {' '.join(args.overrides)}" if args.overrides else ""
+    budget = (f"config `{args.config}`{sets}: {domain} at {fs.image_size} px, {fs.n_way}-way, {fs.k_query} query images per "
               f"class; search: supernet C={cfg.space.channels}, {cfg.space.layers} cells, {cfg.space.nodes} nodes, "
               f"{cfg.meta.rounds} rounds x {fs.meta_batch} episodes, {fs.inner_steps} second-order SGD steps; MAML: "
               f"{fs.iterations} iterations x {fs.meta_batch} episodes, {fs.inner_steps} inner steps (lr "
-              f"{fs.inner_lr}), {fs.test_inner_steps} at test; {fs.eval_episodes} held-out test episodes per run, "
-              f"the same for every arm; this call {(time.perf_counter() - t0) / 60:.1f} min on {machine_line()}")
+              f"{fs.inner_lr} for conv4, {CELL_INNER_LR} for the cell networks, gradient clipped at {fs.inner_grad_clip}), {fs.test_inner_steps} at test; {fs.eval_episodes} held-out test episodes per run, "
+              f"the same for every arm; {wall} on {machine_line()}")
     body = f"Budget: {budget}.\n\n{table}\n\nPaired by seed (same test episodes):\n\n```\n{paired}\n```"
     (args.run_dir / "table.md").parent.mkdir(parents=True, exist_ok=True)
     (args.run_dir / "table.md").write_text(body + "\n")
