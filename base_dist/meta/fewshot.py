@@ -18,7 +18,7 @@ Example:
 from __future__ import annotations
 
 from base_dist.config import ExperimentConfig, config_from_dict, config_to_dict
-from base_dist.data.episodes import episode_data_config, source_channels
+from base_dist.data.episodes import episode_data_config, episode_tasks, source_channels
 
 ARCH_MODES = ("gumbel", "softmax")  # Table 4 compares the two
 
@@ -27,6 +27,7 @@ def search_config(cfg: ExperimentConfig, arch_mode: str | None = None) -> Experi
     """The meta-training config of a few-shot search from ``cfg.fewshot`` (``arch_mode`` overrides
     ``space.arch.mode``); ``space.channels/layers/nodes`` and ``meta.rounds`` etc. are ``cfg``'s own."""
     fs = cfg.fewshot
+    episode_tasks(cfg, "meta-train")  # refuses sizes the classes cannot serve, before anything is written
     data = config_to_dict(cfg)
     data["data"] = episode_data_config(cfg).model_dump(mode="json")
     stride = 1 if fs.image_size <= 16 else 2  # the supernet's stem: larger images are halved first
