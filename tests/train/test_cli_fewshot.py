@@ -64,4 +64,3 @@ def test_bad_eval_input_is_one_line(tmp_path, capsys):
     capsys.readouterr()
     assert "another network" in _one_error_line(capsys, "fewshot", "eval", str(run), "--set", "fewshot.n_way=3")
     assert "fewshot.eval_split" in _one_error_line(capsys, "fewshot", "eval", str(run), "--set", "fewshot.eval_split=x")
-    assert "not implemented yet" in _one_error_line(capsys, "fewshot", "search")
