@@ -281,6 +281,10 @@ class FewshotConfig(Section):
     channels: int | None = Field(None, ge=1, le=MAX_CHANNELS, description="conv4 filters (None: 32) or the "
                                  "genotype network's width (None: matched to conv4's parameter count)")
     layers: int = Field(4, ge=1, le=MAX_LAYERS, description="cells of a genotype network")
+    feature_norm: bool = Field(True, description="genotype networks end in BatchNorm-ReLU before the global "
+                               "pooling and BatchNorm after it, as conv4's blocks end in BatchNorm-ReLU; "
+                               "without it their pooled features are so large that MAML's inner step "
+                               "throws the classifier off (docs/results.md)")
     n_way: int = Field(5, ge=2, le=MAX_CLASSES)
     k_shot: int = Field(1, ge=1, description="support images per class")
     k_query: int = Field(15, ge=1, description="query images per class")

@@ -21,7 +21,7 @@ os.environ.setdefault("OMP_NUM_THREADS", "1")
 
 def main() -> None:
     from base_dist.report.common import experiment_config, experiment_parser, machine_line, publish_section
-    from base_dist.report.fewshot import CELL_INNER_LR, fewshot_table, paired_against, run_fewshot_experiment
+    from base_dist.report.fewshot import fewshot_table, paired_against, run_fewshot_experiment
 
     ap = experiment_parser(__doc__, "fewshot", seeds=3)
     ap.set_defaults(config="jobs/configs/fewshot.yaml")
@@ -55,7 +55,8 @@ def main() -> None:
               f"class; search: supernet C={cfg.space.channels}, {cfg.space.layers} cells, {cfg.space.nodes} nodes, "
               f"{cfg.meta.rounds} rounds x {fs.meta_batch} episodes, {fs.inner_steps} second-order SGD steps; MAML: "
               f"{fs.iterations} iterations x {fs.meta_batch} episodes, {fs.inner_steps} inner steps (lr "
-              f"{fs.inner_lr} for conv4, {CELL_INNER_LR} for the cell networks, gradient clipped at {fs.inner_grad_clip}), {fs.test_inner_steps} at test; {fs.eval_episodes} held-out test episodes per run, "
+              f"{fs.inner_lr}, gradient clipped at {fs.inner_grad_clip}; cell networks "
+              f"{'with' if fs.feature_norm else 'without'} feature_norm), {fs.test_inner_steps} at test; {fs.eval_episodes} held-out test episodes per run, "
               f"the same for every arm; {wall} on {machine_line()}")
     body = f"Budget: {budget}.\n\n{table}\n\nPaired by seed (same test episodes):\n\n```\n{paired}\n```"
     (args.run_dir / "table.md").parent.mkdir(parents=True, exist_ok=True)

@@ -31,11 +31,6 @@ from base_dist.train.fewshot_eval import evaluate_split, mean_ci95
 log = logging.getLogger(__name__)
 BASELINES = ("darts_v2", "conv4")
 ROWS_FILE = "fewshot-rows.json"
-# MAML's inner step size suits its 4-conv network (lr 0.1: query loss 1.78 -> 1.39 in 3 steps on a
-# meta-train episode) but throws cell networks off (darts_v2: 2.45 -> 7.8 even with the gradient
-# clipped); at 0.01 the cells go 2.45 -> 1.62 and conv4 only 1.78 -> 1.64. So every cell network
-# (BASE's and DARTS_V2) adapts at 0.01, conv4 at fewshot.inner_lr.
-CELL_INNER_LR = 0.01
 
 
 def _with(cfg: ExperimentConfig, *sets: str) -> ExperimentConfig:
@@ -51,8 +46,7 @@ def search(cfg: ExperimentConfig, mode: str, run_dir: Path) -> tuple[Path, float
 
 def train_and_eval(cfg: ExperimentConfig, network: str, run_dir: Path) -> dict[str, Any]:
     """MAML-train ``network`` and evaluate it on the held-out test episodes."""
-    cell = [] if network == "conv4" else [f"fewshot.inner_lr={CELL_INNER_LR}"]
-    tcfg = _with(cfg, f"fewshot.network={network}", *cell)
+    tcfg = _with(cfg, f"fewshot.network={network}")
     trained = fewshot_train(tcfg, run_dir)
     ev = evaluate_split(tcfg, trained.net, "holdout", episodes=tcfg.fewshot.eval_episodes)
     (run_dir / "fewshot-eval-holdout.json").write_text(json.dumps(ev.to_dict()) + "\n")

@@ -6,7 +6,12 @@
   Omniglot net strides instead); PyTorch's default initialisation.
 - a genotype (registry name, file or :class:`Genotype`): the CIFAR-style full network of
   :func:`base_dist.space.network.create_network` with ``layers`` cells (default 4) and, unless given,
-  the width whose parameter count is closest to the 4-conv's (darts_v2: 8 channels, 28,565).
+  the width whose parameter count is closest to the 4-conv's (darts_v2: 8 channels, 29,077).
+  With ``feature_norm`` (the default) it ends as conv4's blocks do: BatchNorm-ReLU on the last cell's
+  map, global pooling, then a BatchNorm on the pooled features before the classifier. DARTS's head
+  (pooling straight into the classifier) feeds it features so large that the classifier's gradient
+  is 10-30x the rest of the network's and an inner SGD step at MAML's lr 0.1 diverges (measured in
+  docs/results.md: darts_v2, 5-way 5-shot glyphs, 44 -> 90 % after the same MAML budget).
 
 **BatchNorm is transductive in both**: every BatchNorm normalises with the statistics of the batch it
 sees, in training *and* in eval mode, and keeps no running statistics (no buffers at all), as MAML's
@@ -30,7 +35,7 @@ from torch import nn
 
 from base_dist.errors import UserError
 from base_dist.space.genotypes import Genotype, get_genotype
-from base_dist.space.network import create_network
+from base_dist.space.network import Network, create_network
 
 CONV4 = "conv4"
 CONV4_FILTERS = 32
@@ -99,14 +104,29 @@ def _genotype(name: str | Path) -> Genotype:
         raise UserError(f"few-shot network {str(name)[:80]!r}: not {CONV4!r}, and {err}") from err
 
 
-def _genotype_network(g: Genotype, in_channels: int, n_way: int, channels: int, layers: int) -> nn.Module:
+def normalize_features(net: Network) -> Network:
+    """Give ``net`` conv4's ending: BatchNorm-ReLU before the global pooling, BatchNorm before the classifier.
+
+    Example:
+        >>> net = normalize_features(create_network("darts_v2", channels=4, layers=2, num_classes=5, in_channels=1))
+        >>> type(net.global_pooling[0]).__name__, type(net.classifier[0]).__name__
+        ('BatchNorm2d', 'BatchNorm1d')
+    """
+    c = net.classifier.in_features
+    net.global_pooling = nn.Sequential(nn.BatchNorm2d(c), nn.ReLU(), nn.AdaptiveAvgPool2d(1))
+    net.classifier = nn.Sequential(nn.BatchNorm1d(c), net.classifier)
+    return net
+
+
+def _genotype_network(g: Genotype, in_channels: int, n_way: int, channels: int, layers: int,
+                      feature_norm: bool) -> nn.Module:
     net = create_network(g, macro="cifar", channels=channels, layers=layers, num_classes=n_way,
                          in_channels=in_channels, auxiliary=False, drop_path_prob=0.0)
-    return transductive_batchnorm(net)
+    return transductive_batchnorm(normalize_features(net) if feature_norm else net)
 
 
 def matched_channels(genotype: Genotype | str | Path, target: int, *, in_channels: int, n_way: int,
-                     layers: int = GENOTYPE_LAYERS) -> int:
+                     layers: int = GENOTYPE_LAYERS, feature_norm: bool = True) -> int:
     """The genotype network width whose parameter count is closest to ``target`` (ties: the narrower).
 
     Example:
@@ -116,7 +136,7 @@ def matched_channels(genotype: Genotype | str | Path, target: int, *, in_channel
     g = genotype if isinstance(genotype, Genotype) else get_genotype(genotype)
     best, best_gap = 1, None
     for c in range(1, MAX_MATCHED_CHANNELS + 1):  # the count grows with the width: stop once past target
-        n = parameter_count(_genotype_network(g, in_channels, n_way, c, layers))
+        n = parameter_count(_genotype_network(g, in_channels, n_way, c, layers, feature_norm))
         if best_gap is None or abs(n - target) < best_gap:
             best, best_gap = c, abs(n - target)
         if n >= target:
@@ -125,7 +145,7 @@ def matched_channels(genotype: Genotype | str | Path, target: int, *, in_channel
 
 
 def network_width(network: str | Path | Genotype, in_channels: int, n_way: int, image_size: int, *,
-                  channels: int | None = None, layers: int = GENOTYPE_LAYERS) -> int:
+                  channels: int | None = None, layers: int = GENOTYPE_LAYERS, feature_norm: bool = True) -> int:
     """The width the network will have: ``channels``, else conv4's 32 filters or the matched genotype width.
 
     Example:
@@ -138,7 +158,8 @@ def network_width(network: str | Path | Genotype, in_channels: int, n_way: int, 
         return CONV4_FILTERS
     target = parameter_count(Conv4(in_channels, n_way, max(image_size, CONV4_MIN_IMAGE_SIZE)))
     g = network if isinstance(network, Genotype) else _genotype(network)
-    return matched_channels(g, target, in_channels=in_channels, n_way=n_way, layers=layers)
+    return matched_channels(g, target, in_channels=in_channels, n_way=n_way, layers=layers,
+                            feature_norm=feature_norm)
 
 
 def is_conv4(network: str | Path | Genotype) -> bool:
@@ -154,16 +175,20 @@ def network_genotype(network: str | Path | Genotype) -> Genotype | None:
 
 
 def create_fewshot_network(network: str | Path | Genotype, in_channels: int, n_way: int, image_size: int, *,
-                           channels: int | None = None, layers: int = GENOTYPE_LAYERS) -> nn.Module:
+                           channels: int | None = None, layers: int = GENOTYPE_LAYERS,
+                           feature_norm: bool = True) -> nn.Module:
     """``conv4`` or a genotype's network (width ``channels``, else matched to conv4's parameter count).
+
+    ``feature_norm`` (genotype networks only): conv4's ending, see :func:`normalize_features`.
 
     Example:
         >>> net = create_fewshot_network("darts_v2", in_channels=1, n_way=5, image_size=28)
         >>> parameter_count(net), net(torch.zeros(2, 1, 16, 16)).shape
-        (28565, torch.Size([2, 5]))
+        (29077, torch.Size([2, 5]))
     """
-    width = network_width(network, in_channels, n_way, image_size, channels=channels, layers=layers)
+    width = network_width(network, in_channels, n_way, image_size, channels=channels, layers=layers,
+                          feature_norm=feature_norm)
     g = network_genotype(network)
     if g is None:
         return Conv4(in_channels, n_way, image_size, filters=width)
-    return _genotype_network(g, in_channels, n_way, width, layers)
+    return _genotype_network(g, in_channels, n_way, width, layers, feature_norm)

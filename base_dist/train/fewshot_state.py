@@ -43,16 +43,18 @@ def build_fewshot_network(cfg: ExperimentConfig, in_channels: int) -> nn.Module:
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(derive_seed(cfg.seed, "fewshot-init"))
         return create_fewshot_network(fs.network, in_channels, fs.n_way, fs.image_size, channels=fs.channels,
-                                      layers=fs.layers)
+                                      layers=fs.layers, feature_norm=fs.feature_norm)
 
 
 def describe_network(cfg: ExperimentConfig, net: nn.Module, in_channels: int) -> dict[str, Any]:
     """What the run trains: network name, genotype (if any), width, cells, sizes and parameter count."""
     fs = cfg.fewshot
     g = network_genotype(fs.network)
-    width = network_width(fs.network, in_channels, fs.n_way, fs.image_size, channels=fs.channels, layers=fs.layers)
+    width = network_width(fs.network, in_channels, fs.n_way, fs.image_size, channels=fs.channels, layers=fs.layers,
+                          feature_norm=fs.feature_norm)
     return {"network": fs.network, "genotype": None if g is None else genotype_to_dict(g), "channels": width,
-            "layers": None if g is None else fs.layers, "in_channels": in_channels, "n_way": fs.n_way,
+            "layers": None if g is None else fs.layers, "feature_norm": None if g is None else fs.feature_norm,
+            "in_channels": in_channels, "n_way": fs.n_way,
             "image_size": fs.image_size, "params": parameter_count(net)}
 
 

@@ -54,3 +54,18 @@ def test_bad_networks_are_one_line_errors():
     with pytest.raises(UserError, match="not 'conv4'") as err:
         create_fewshot_network("resnet12", 1, 5, 28)
     assert "\n" not in str(err.value)
+
+
+def test_feature_norm_standardises_what_the_classifier_sees():
+    x = torch.randn(8, 1, 16, 16, generator=torch.Generator().manual_seed(0)) * 5
+    torch.manual_seed(0)
+    net = create_fewshot_network("darts_v2", 1, 5, 16, channels=4, layers=2)
+    seen = {}
+    net.classifier[1].register_forward_hook(lambda m, args, out: seen.update(features=args[0]))
+    net(x)
+    feats = seen["features"]
+    assert torch.allclose(feats.mean(0), torch.zeros(feats.shape[1]), atol=1e-5)
+    assert torch.allclose(feats.var(0, unbiased=False), torch.ones(feats.shape[1]), atol=1e-3)
+    plain = create_fewshot_network("darts_v2", 1, 5, 16, channels=4, layers=2, feature_norm=False)
+    assert isinstance(plain.classifier, torch.nn.Linear)  # DARTS's head: pooling straight into the classifier
+    assert parameter_count(net) - parameter_count(plain) == 4 * net.classifier[1].in_features  # two affine BNs
