@@ -232,6 +232,37 @@ def adapt(cfg: ExperimentConfig, checkpoint: str | Path | None = None, *, run_di
     return result
 
 
+def pin_tau(cfg: ExperimentConfig, checkpoint: str | Path) -> ExperimentConfig:
+    """A copy of ``cfg`` whose ``adapt.tau`` is set: its own, else the prior's schedule value at its last round.
+
+    Arms compared against each other must adapt at one temperature (a from-scratch run would
+    otherwise take ``tau_start``).
+
+    Example:
+        >>> # pin_tau(cfg, Path("runs/mt")).adapt.tau  -> the meta-prior's temperature, e.g. 1.0
+    """
+    out = cfg.model_copy(deep=True)
+    if out.adapt.tau is None:
+        post = load_posterior(checkpoint)
+        out.adapt.tau = tau_at(post.space.arch, post.rounds)
+    return out
+
+
+def adaptation_gain(cfg: ExperimentConfig, checkpoint: str | Path) -> dict[str, float]:
+    """What a prior is worth on ``adapt.dataset``: held-out accuracy after ``adapt.epochs`` from it and from scratch.
+
+    Both arms adapt with the same settings, seed and temperature (:func:`pin_tau`); returns
+    ``adapt_acc`` (from ``checkpoint``), ``scratch_acc`` and ``adapt_gain`` (their difference).
+
+    Example:
+        >>> # adaptation_gain(cfg, "runs/mt")  -> {"adapt_acc": 0.62, "scratch_acc": 0.55, "adapt_gain": 0.07}
+    """
+    pinned = pin_tau(cfg, checkpoint)
+    prior = adapt(pinned, checkpoint, progress=False).final_val_acc
+    scratch = adapt(pinned, None, progress=False).final_val_acc
+    return {"adapt_acc": prior, "scratch_acc": scratch, "adapt_gain": prior - scratch}
+
+
 def _result(model: torch.nn.Module, history: list[dict[str, float]], notes: list[str], info: dict[str, Any],
             run_dir: Path | None) -> AdaptResult:
     normal, reduce = model.arch_distributions()

@@ -64,23 +64,6 @@ def adapt_variant(cfg: ExperimentConfig, checkpoint: Path, variant: str,
     return [float(h["val_acc"]) for h in res.history], float(res.info["seconds"])
 
 
-def pin_tau(cfg: ExperimentConfig, checkpoint: Path) -> ExperimentConfig:
-    """A copy of ``cfg`` whose ``adapt.tau`` is set: its own, else the checkpoint's schedule value.
-
-    Example:
-        >>> # pin_tau(cfg, Path("runs/mt")).adapt.tau  -> the meta-prior's temperature, e.g. 1.0
-    """
-    from base_dist.meta.prior import load_posterior
-    from base_dist.meta.schedules import tau_at
-
-    out = cfg.model_copy(deep=True)
-    if out.adapt.tau is None:
-        post = load_posterior(checkpoint)
-        out.adapt.tau = tau_at(post.space.arch, post.rounds)
-    log.info("fast adaptation: every variant adapts at tau %.3f", out.adapt.tau)
-    return out
-
-
 def run_fast_adaptation(cfg: ExperimentConfig, checkpoint: Path, *, seeds: list[int], datasets: list[str],
                         run_dir: Path, pretrained: Path | None = None) -> FastAdaptationResult:
     """Run every (dataset, seed, variant); write ``fast_adaptation.json``, ``*.png`` and ``table.md``.
@@ -91,8 +74,11 @@ def run_fast_adaptation(cfg: ExperimentConfig, checkpoint: Path, *, seeds: list[
     Example:
         >>> # run_fast_adaptation(cfg, ckpt, seeds=[0], datasets=["digits"], run_dir=Path("/tmp/fa"))
     """
+    from base_dist.meta.adapt import pin_tau
+
     run_dir.mkdir(parents=True, exist_ok=True)
     cfg = pin_tau(cfg, checkpoint)
+    log.info("fast adaptation: every variant adapts at tau %.3f", cfg.adapt.tau)
     variants = (*VARIANTS, PRETRAINED) if pretrained is not None else VARIANTS
     curves: dict[str, dict[str, list[list[float]]]] = {}
     seconds: dict[str, dict[str, list[float]]] = {}

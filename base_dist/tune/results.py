@@ -23,6 +23,7 @@ from base_dist.config import ExperimentConfig, load_config, save_config
 RESULTS_FILE = "results.csv"
 BEST_FILE = "best.yaml"
 FIRST_COLUMNS = ["trial_id", "status", "rounds", "holdout_acc", "holdout_loss", "val_acc", "trial_s"]
+ADAPT_COLUMNS = ["adapt_gain", "adapt_acc", "scratch_acc"]  # trials scored by adapting their prior
 
 
 def result_row(result: Any, rounds: int, param_names: list[str]) -> dict[str, Any]:
@@ -44,6 +45,7 @@ def result_row(result: Any, rounds: int, param_names: list[str]) -> dict[str, An
         "val_acc": m.get("val_acc", float("nan")),
         "trial_s": m.get("trial_s", m.get("time_total_s", float("nan"))),
     }
+    row.update({k: m[k] for k in ADAPT_COLUMNS if k in m})
     config = result.config or {}
     for name in param_names:
         row[name] = config.get(name)
@@ -88,8 +90,8 @@ def format_table(rows: list[dict[str, Any]], columns: list[str]) -> str:
 
 
 def columns_of(rows: list[dict[str, Any]], param_names: list[str]) -> list[str]:
-    """The table's columns: the fixed ones, the params, then ``error`` when any trial failed."""
-    cols = FIRST_COLUMNS + param_names
+    """The table's columns: the fixed ones (and the adaptation scores, if any), the params, then ``error``."""
+    cols = FIRST_COLUMNS + [c for c in ADAPT_COLUMNS if any(c in r for r in rows)] + param_names
     if any("error" in r for r in rows):
         cols.append("error")
     return cols

@@ -210,7 +210,8 @@ def run_search(cfg: ExperimentConfig, spec: TuneSpec, run_dir: str | Path, *, sp
         try:
             parent.log_params({**_summary_params(spec)})
             ctx = TrialContext(base=base, search_dir=str(run_dir), tracking_uri=uri,
-                               parent_run_id=parent.run_id, eval_tasks=spec.eval_tasks)
+                               parent_run_id=parent.run_id, eval_tasks=spec.eval_tasks,
+                               adapt_metric=spec.adapt_metric)
             trainable = tune.with_resources(
                 tune.with_parameters(run_trial, ctx=ctx),
                 lambda config: placement_group_factory(apply_params(base, config, "tune trial"), spec.driver_cpus))

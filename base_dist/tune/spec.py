@@ -3,6 +3,7 @@
 Format (every key optional except ``params``; unknown keys are errors)::
 
     metric: holdout_acc        # holdout_acc | holdout_loss | val_acc | val_loss | train_loss
+                               #   | adapt_gain | adapt_acc (once, after meta-training: scheduler fifo)
     mode: max                  # max | min
     num_samples: 8             # trials
     max_concurrent: 2          # trials at once (each also needs its placement group to fit)
@@ -25,6 +26,11 @@ A param path is any leaf of the config tree (``meta.*``, ``space.arch.tau_end``,
 ASHA's ``max_t`` is ``meta.rounds`` (its time unit is one reported round). Trials are scored on
 tasks of held-out classes, so the config needs ``data.holdout_classes >= data.n_way``.
 
+``adapt_gain`` scores what the prior is for: after meta-training, the trial adapts its prior and a
+from-scratch supernet to ``adapt.dataset`` for ``adapt.epochs`` (same seed and settings) and
+reports the difference of their held-out accuracies (``adapt_acc`` is the prior's alone). It is
+measured once per trial, so it needs ``scheduler: fifo``.
+
 Example:
     >>> spec = TuneSpec.model_validate({"params": {"meta.outer_lr": {"uniform": [0.5, 1.0]}}})
     >>> spec.metric, spec.scheduler.name, spec.params["meta.outer_lr"].kind
@@ -41,7 +47,8 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 from base_dist.config import read_yaml
 from base_dist.errors import UserError
 
-METRICS = ("holdout_acc", "holdout_loss", "val_acc", "val_loss", "train_loss")
+ADAPT_METRICS = ("adapt_gain", "adapt_acc")  # measured once, after a trial's meta-training
+METRICS = ("holdout_acc", "holdout_loss", "val_acc", "val_loss", "train_loss", *ADAPT_METRICS)
 KINDS = ("uniform", "loguniform", "quniform", "randint", "lograndint", "choice")
 _FLOAT_KINDS = ("uniform", "loguniform", "quniform")
 
@@ -138,6 +145,18 @@ class TuneSpec(_Strict):
     @classmethod
     def _scheduler_shorthand(cls, v: Any) -> Any:
         return {"name": v} if isinstance(v, str) else v
+
+    @model_validator(mode="after")
+    def _adapt_metric_needs_fifo(self) -> TuneSpec:
+        if self.adapt_metric and self.scheduler.name != "fifo":
+            raise ValueError(f"metric {self.metric} is measured once, after each trial's meta-training, so ASHA "
+                             "has nothing to stop trials on; use `scheduler: fifo`")
+        return self
+
+    @property
+    def adapt_metric(self) -> bool:
+        """Whether trials are scored by adapting their prior (:data:`ADAPT_METRICS`)."""
+        return self.metric in ADAPT_METRICS
 
 
 def parse_tune_spec(data: Any, origin: str = "tune spec") -> TuneSpec:

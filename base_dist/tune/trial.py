@@ -22,6 +22,7 @@ from typing import Any
 
 from base_dist.config import ExperimentConfig
 from base_dist.distributed import create_trainer
+from base_dist.meta.adapt import adaptation_gain
 from base_dist.meta.callbacks import OnRound
 from base_dist.meta.holdout import HoldoutEvaluator
 from base_dist.track.checkpoint import CHECKPOINT_SUBDIR, CheckpointStore
@@ -36,7 +37,8 @@ REPORTED_ROW_KEYS = ("val_acc", "val_loss", "train_loss", "train_acc", "kl", "ta
 class TrialContext:
     """What every trial needs from the search (small and picklable; paths absolute).
 
-    ``tracking_uri`` is the search's resolved MLflow URI (None: tracking off).
+    ``tracking_uri`` is the search's resolved MLflow URI (None: tracking off). ``adapt_metric``: score
+    the trial by adapting its prior (:func:`base_dist.meta.adapt.adaptation_gain`), once, at the end.
     """
 
     base: dict[str, Any]
@@ -44,6 +46,7 @@ class TrialContext:
     tracking_uri: str | None
     parent_run_id: str | None
     eval_tasks: int
+    adapt_metric: bool = False
 
 
 def trial_config(ctx: TrialContext, params: dict[str, Any]) -> ExperimentConfig:
@@ -78,7 +81,9 @@ def run_trial(params: dict[str, Any], ctx: TrialContext) -> None:
     ``trial_s``; the same held-out metrics go to the trial's MLflow run. The last round is reported
     after the run has finished (genotype written, MLflow run FINISHED), since Tune may stop a trial
     inside any report. An early ASHA stop ends the trial inside ``tune.report``; its MLflow run is
-    then marked KILLED (here, or by the search afterwards).
+    then marked KILLED (here, or by the search afterwards). With ``ctx.adapt_metric`` there is one
+    report, at the end, with ``adapt_acc``, ``scratch_acc`` and ``adapt_gain`` added (the rounds'
+    metrics still go to MLflow and ``metrics.jsonl``).
 
     Example:
         >>> tuner = tune.Tuner(tune.with_parameters(run_trial, ctx=ctx), param_space=space)  # doctest: +SKIP
@@ -110,13 +115,17 @@ def run_trial(params: dict[str, Any], ctx: TrialContext) -> None:
         report.update(scores, rounds_done=done, trial_s=time.perf_counter() - t0)
         if done >= cfg.meta.rounds:  # ASHA stops a trial at max_t inside report: finish the run first
             final.update(report)
-        else:
+        elif not ctx.adapt_metric:  # Tune wants the metric in every report: an adapt metric has one
             tune.report(report)
 
     status = "FAILED"
     try:
         # With dist.workers >= 1 the executor joins the trial's Ray; its actors go into the trial's placement group.
         create_trainer(cfg, run_dir, tracker=tracker, callbacks=[OnRound(on_round)]).run()
+        if ctx.adapt_metric:
+            gain = adaptation_gain(cfg, run_dir)
+            tracker.log_metrics(gain, step=cfg.meta.rounds)
+            final.update(gain)
         status = "FINISHED"
     except SystemExit:  # Tune stopped the trial (ASHA) while it was reporting
         status = "KILLED"

@@ -33,7 +33,7 @@ def test_fast_adaptation_report(tiny, tmp_path):
 
 def test_fast_adaptation_pins_one_tau_for_every_variant(tmp_path):
     from base_dist import meta_train
-    from base_dist.report.fast_adaptation import pin_tau
+    from base_dist.meta.adapt import pin_tau
     from tests.conftest import CONFIGS
 
     cfg = load_config(CONFIGS / "tiny.yaml", ["meta.rounds=2", "tracking.mlflow=false", "space.arch.tau_start=1.0",

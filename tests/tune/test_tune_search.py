@@ -70,3 +70,24 @@ def test_tune_two_trials_write_best_yaml_and_mlflow_parent_with_children(ray_ses
     assert any(c.info.status == "FINISHED" for c in children)
     print(f"\ntune: 2 trials in {wall:.1f} s; trial_s " + ", ".join(f"{r['trial_id']}={r['trial_s']:.1f}"
                                                              for r in res.rows))
+
+
+def test_tune_adapt_gain_scores_each_trial_once_by_adapting_its_prior(ray_session, tmp_path):
+    from base_dist.meta.adapt import adaptation_gain
+    from base_dist.tune.spec import parse_tune_spec
+
+    cfg = load_config(CONFIGS / "tiny.yaml", ["adapt.max_train_images=64"])
+    spec = parse_tune_spec({"metric": "adapt_gain", "num_samples": 1, "scheduler": "fifo", "driver_cpus": 0.5,
+                            "params": {"meta.inner_steps": {"choice": [2]}}})
+    lines: list[str] = []
+    res = run_search(cfg, spec, tmp_path / "search", echo=lines.append)
+    [row] = res.rows
+    assert row["status"] == "finished"
+    assert row["adapt_gain"] == pytest.approx(row["adapt_acc"] - row["scratch_acc"])
+    assert res.best_metric == row["adapt_gain"]
+    assert "adapt_gain" in (tmp_path / "search" / "results.csv").read_text().splitlines()[0]
+    assert sum(" round " in line for line in lines) == 1  # one report: the metric exists only at the end
+    # The score is the prior's worth as `adapt` measures it: recomputed here from the trial's run dir, the same.
+    trial = load_config(tmp_path / "search" / "trials" / row["trial_id"] / "config.yaml")
+    again = adaptation_gain(trial, tmp_path / "search" / "trials" / row["trial_id"])
+    assert again == {k: row[k] for k in ("adapt_acc", "scratch_acc", "adapt_gain")}

@@ -49,6 +49,7 @@ def _prepare(data: dict) -> None:
     ({**GOOD, "fixed": {"meta.roundz": 3}}, "t.yaml: fixed.meta.roundz: unknown config path"),
     ({"params": {}}, "t.yaml: params:"),
     ({"metric": "holdout_acc"}, "t.yaml: params:"),
+    ({**GOOD, "metric": "adapt_gain"}, "t.yaml: <root>: metric adapt_gain is measured once"),
 ])
 def test_tune_spec_errors_are_one_line_naming_the_key(data, needle):
     with pytest.raises(UserError) as err:
