@@ -40,7 +40,20 @@ def main() -> None:
                     help="add the plain-pretraining arm: a pretrain checkpoint, or 'auto' to pretrain here for "
                          "the prior's budget (its rounds x tasks x inner steps SGD steps)")
     ap.add_argument("--seed-offset", type=int, default=0, help="first seed (run seed ranges in parallel)")
+    ap.add_argument("--variants", default=None, help="comma list of arms to run (default: all): co-adapted, "
+                    "frozen-arch, scratch, pretrained")
+    ap.add_argument("--join", nargs="+", default=None, metavar="PATH[:VARIANTS]",
+                    help="summarise these fast_adaptation.json files (seed by seed; PATH:scratch,pretrained takes "
+                         "only those arms) into --run-dir/table.md and figures; runs nothing, leaves docs alone")
     args = ap.parse_args()
+    if args.join:
+        from base_dist.report.fast_adaptation import join_fast_adaptation, summarize_fast_adaptation
+
+        args.run_dir.mkdir(parents=True, exist_ok=True)
+        res = summarize_fast_adaptation(*join_fast_adaptation(args.join), args.run_dir)
+        print(res.table)
+        print(f"run directory: {args.run_dir.resolve()}")
+        return
     sets = [f"adapt.epochs={args.epochs}", *given_overrides(args, {
         "max_train_images": "adapt.max_train_images", "max_val_images": "adapt.max_val_images", "tau": "adapt.tau"})]
     cfg = experiment_config(args, sets)
@@ -54,7 +67,8 @@ def main() -> None:
 
             pretrained = pretrain(prior_space_config(prior, cfg), budget_steps(prior), args.run_dir / "pretrain")
         return run_fast_adaptation(cfg, prior, seeds=seeds, datasets=args.datasets.split(","), run_dir=args.run_dir,
-                                   pretrained=None if pretrained is None else Path(pretrained))
+                                   pretrained=None if pretrained is None else Path(pretrained),
+                                   variants=tuple(args.variants.split(",")) if args.variants else None)
 
     ckpt, res = run_experiment(cfg, args, "fast-adaptation", experiment)
     wall = time.perf_counter() - t0

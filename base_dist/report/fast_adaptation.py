@@ -23,6 +23,7 @@ from pathlib import Path
 from typing import Any
 
 from base_dist.config import ExperimentConfig
+from base_dist.errors import UserError
 from base_dist.report.common import with_seed
 from base_dist.report.figures import plot_curves
 from base_dist.report.tables import fmt_mean_std, fmt_paired, markdown_table
@@ -65,11 +66,13 @@ def adapt_variant(cfg: ExperimentConfig, checkpoint: Path, variant: str,
 
 
 def run_fast_adaptation(cfg: ExperimentConfig, checkpoint: Path, *, seeds: list[int], datasets: list[str],
-                        run_dir: Path, pretrained: Path | None = None) -> FastAdaptationResult:
+                        run_dir: Path, pretrained: Path | None = None,
+                        variants: tuple[str, ...] | None = None) -> FastAdaptationResult:
     """Run every (dataset, seed, variant); write ``fast_adaptation.json``, ``*.png`` and ``table.md``.
 
     ``pretrained`` (a :func:`base_dist.report.pretrain.pretrain` checkpoint) adds the plain
-    pretraining arm.
+    pretraining arm. ``variants`` runs only those arms (e.g. a new prior's two, to be joined with
+    another run's scratch and pretrained arms by :func:`join_fast_adaptation`).
 
     Example:
         >>> # run_fast_adaptation(cfg, ckpt, seeds=[0], datasets=["digits"], run_dir=Path("/tmp/fa"))
@@ -79,7 +82,9 @@ def run_fast_adaptation(cfg: ExperimentConfig, checkpoint: Path, *, seeds: list[
     run_dir.mkdir(parents=True, exist_ok=True)
     cfg = pin_tau(cfg, checkpoint)
     log.info("fast adaptation: every variant adapts at tau %.3f", cfg.adapt.tau)
-    variants = (*VARIANTS, PRETRAINED) if pretrained is not None else VARIANTS
+    variants = variants or ((*VARIANTS, PRETRAINED) if pretrained is not None else VARIANTS)
+    if PRETRAINED in variants and pretrained is None:
+        raise UserError("the pretrained arm needs a pretraining checkpoint (--pretrained)")
     curves: dict[str, dict[str, list[list[float]]]] = {}
     seconds: dict[str, dict[str, list[float]]] = {}
     for ds in datasets:
@@ -96,11 +101,46 @@ def run_fast_adaptation(cfg: ExperimentConfig, checkpoint: Path, *, seeds: list[
                 seconds[ds][v].append(s)
                 log.info("fast adaptation %s seed %d %s: %s (%.0f s)", ds, seed, v,
                          " ".join(f"{100 * a:.1f}" for a in accs), s)
-    (run_dir / "fast_adaptation.json").write_text(json.dumps({"curves": curves, "seconds": seconds,
+    (run_dir / "fast_adaptation.json").write_text(json.dumps({"curves": curves, "seconds": seconds, "seeds": seeds,
                                                               "tau": cfg.adapt.tau}, indent=1))
     res = summarize_fast_adaptation(curves, seconds, run_dir)
     res.tau = float(cfg.adapt.tau or 1.0)
     return res
+
+
+def join_fast_adaptation(paths: list[str | Path]) -> tuple[dict[str, dict[str, list[list[float]]]],
+                                                          dict[str, dict[str, list[float]]]]:
+    """Merge the ``fast_adaptation.json`` of several runs, seed by seed, into ``(curves, seconds)``.
+
+    Runs may split the work by dataset, seed range or variant; ``PATH:v1,v2`` takes only those
+    variants from a file (a new prior's arms beside an older run's scratch and pretrained ones). A
+    file without ``seeds`` holds seeds 0, 1, ... Every variant of a dataset must cover the same seeds
+    (the contrasts pair them), and a (dataset, variant, seed) given twice is an error.
+
+    Example:
+        >>> # join_fast_adaptation(["runs/fa-old/fast_adaptation.json:scratch,pretrained", "runs/fa-new/fast_adaptation.json"])
+    """
+    runs: dict[str, dict[str, dict[int, tuple[list[float], float]]]] = {}
+    for spec in paths:
+        path, _, wanted = str(spec).partition(":")
+        data = json.loads(Path(path).read_text())
+        for ds, by_variant in data["curves"].items():
+            for v, per_seed in by_variant.items():
+                if wanted and v not in wanted.split(","):
+                    continue
+                seeds = data.get("seeds") or list(range(len(per_seed)))
+                got = runs.setdefault(ds, {}).setdefault(v, {})
+                for seed, curve, secs in zip(seeds, per_seed, data["seconds"][ds][v], strict=True):
+                    if seed in got:
+                        raise UserError(f"{path}: {ds} / {v} / seed {seed} is in another file too")
+                    got[seed] = (curve, secs)
+    for ds, by_variant in runs.items():
+        seed_sets = {v: sorted(got) for v, got in by_variant.items()}
+        if len({tuple(s) for s in seed_sets.values()}) > 1:
+            raise UserError(f"{ds}: the variants cover different seeds ({seed_sets}); join runs of the same seeds")
+    curves = {ds: {v: [got[s][0] for s in sorted(got)] for v, got in bv.items()} for ds, bv in runs.items()}
+    seconds = {ds: {v: [got[s][1] for s in sorted(got)] for v, got in bv.items()} for ds, bv in runs.items()}
+    return curves, seconds
 
 
 def summarize_fast_adaptation(curves: dict[str, dict[str, list[list[float]]]],
