@@ -101,7 +101,8 @@ def check_params(spec: TuneSpec, base: dict[str, Any], origin: str = "tune spec"
 
 def prepare_base(cfg: ExperimentConfig, spec: TuneSpec, origin: str = "tune spec") -> ExperimentConfig:
     """The search's base config: ``cfg`` with ``spec.fixed`` applied, its params checked, and a usable
-    held-out split (trials are scored on held-out classes). :class:`UserError` names the key.
+    held-out split (trials are scored on held-out classes, unless by adapting their prior to
+    ``adapt.dataset``). :class:`UserError` names the key.
 
     Example:
         >>> from base_dist.config import load_config
@@ -115,6 +116,8 @@ def prepare_base(cfg: ExperimentConfig, spec: TuneSpec, origin: str = "tune spec
             raise UserError(f"{origin}: fixed.{path}: unknown config path (no such field in the config)")
     cfg = apply_params(base, dict(spec.fixed), f"{origin}: fixed")
     check_params(spec, config_to_dict(cfg), origin)
+    if spec.adapt_metric:
+        return cfg
     from base_dist.data import TaskDistribution
 
     try:

@@ -100,7 +100,7 @@ def run_trial(params: dict[str, Any], ctx: TrialContext) -> None:
                                   "parent_run_id": ctx.parent_run_id or ""},
                             parent_run_id=ctx.parent_run_id)
     tracker.log_params({f"tune.{k}": v for k, v in params.items()})
-    evaluator = HoldoutEvaluator(cfg, ctx.eval_tasks)
+    evaluator = None if ctx.adapt_metric else HoldoutEvaluator(cfg, ctx.eval_tasks)  # one score: at the end
     store = CheckpointStore(run_dir / CHECKPOINT_SUBDIR)
 
     final: dict[str, float] = {}
@@ -109,7 +109,7 @@ def run_trial(params: dict[str, Any], ctx: TrialContext) -> None:
         ckpt = store.latest_good()
         if ckpt is None or ckpt.round != done:
             raise RuntimeError(f"trial {trial_id}: no checkpoint of round {done} to evaluate")
-        scores = evaluator(ckpt.tensors["W"], round_idx=done - 1)
+        scores = evaluator(ckpt.tensors["W"], round_idx=done - 1) if evaluator else {}
         tracker.log_metrics(scores, step=done)
         report = {k: float(row[k]) for k in REPORTED_ROW_KEYS if k in row}
         report.update(scores, rounds_done=done, trial_s=time.perf_counter() - t0)

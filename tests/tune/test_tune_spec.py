@@ -73,7 +73,8 @@ def test_tune_spec_defaults_shorthands_and_fixed_values():
 
 
 def test_tune_shipped_spaces_validate_against_their_configs():
-    for config, space in (("tiny.yaml", "tune_tiny.yaml"), ("demo.yaml", "tune_space.yaml")):
+    for config, space in (("tiny.yaml", "tune_tiny.yaml"), ("demo.yaml", "tune_space.yaml"),
+                          ("prior-glyphs.yaml", "tune_prior.yaml")):
         spec = load_tune_spec(CONFIGS / space)
         cfg = prepare_base(load_config(CONFIGS / config), spec, space)
         check_params(spec, config_to_dict(cfg), space)
