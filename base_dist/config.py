@@ -173,6 +173,9 @@ class MetaConfig(Section):
     inner_lr_arch: float = Field(0.05, gt=0)
     inner_momentum: float = Field(0.9, ge=0, lt=1)
     outer_lr: float = Field(1.0, gt=0, description="lambda")
+    outer_lr_arch: float | None = Field(None, gt=0, description="lambda of the architecture logits (same "
+                                        "schedule); None: outer_lr. A large lambda on phi drives the normal "
+                                        "cell to 'none' (docs/results.md)")
     outer_lr_schedule: Literal["constant", "linear", "cosine"] = "constant"
     outer_lr_end: float = Field(0.1, ge=0)
     outer_optimizer: Literal["none", "adam"] = "none"

@@ -55,10 +55,16 @@ def apply_outer(
         >>> W, s = apply_outer({"w": torch.zeros(1)}, {"w": torch.ones(1)}, MetaConfig(outer_lr=0.5), 0, {})
         >>> W["w"]
         tensor([0.5000])
+        >>> W, s = apply_outer({"w": torch.zeros(1), "arch.normal": torch.zeros(1)},
+        ...                    {"w": torch.ones(1), "arch.normal": torch.ones(1)}, MetaConfig(outer_lr=4, outer_lr_arch=1), 0, {})
+        >>> W["w"], W["arch.normal"]
+        (tensor([4.]), tensor([1.]))
     """
     if meta.outer_optimizer == "none":
         lam = outer_lr_at(meta, round_idx)
-        new_W = OrderedDict((k, (v.to(torch.float32) + lam * mean[k].to(v.device, torch.float32))) for k, v in W.items())
+        lam_arch = lam * (meta.outer_lr_arch or meta.outer_lr) / meta.outer_lr
+        new_W = OrderedDict((k, (v.to(torch.float32) + (lam_arch if is_arch(k) else lam)
+                                 * mean[k].to(v.device, torch.float32))) for k, v in W.items())
         return new_W, dict(outer_state or {})
     state = {k: v.clone() for k, v in (outer_state or init_outer_state(W, meta)).items()}
     if "step" not in state:
