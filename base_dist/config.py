@@ -31,6 +31,9 @@ MAX_ACTIVATION_BYTES = 4 * 2**30  # one float32 activation tensor (batch x chann
 MAX_CONFIG_BYTES = 4 * 2**20  # a config / tune-space / genotype file is a few KB
 
 ImageSize = Annotated[int, Field(ge=4, le=MAX_IMAGE_SIZE)]
+# W's parameter groups, for diagnostics and per-group outer step sizes (base_dist.meta.diagnostics.group_of).
+PARAM_GROUPS = ("phi", "heads", "cells", "rho", "classifier")
+ParamGroup = Literal["phi", "heads", "cells", "rho", "classifier"]
 
 DARTS_OPS = [
     "none",
@@ -173,9 +176,10 @@ class MetaConfig(Section):
     inner_lr_arch: float = Field(0.05, gt=0)
     inner_momentum: float = Field(0.9, ge=0, lt=1)
     outer_lr: float = Field(1.0, gt=0, description="lambda")
-    outer_lr_arch: float | None = Field(None, gt=0, description="lambda of the architecture logits (same "
-                                        "schedule); None: outer_lr. A large lambda on phi drives the normal "
-                                        "cell to 'none' (docs/results.md)")
+    outer_lr_scale: dict[ParamGroup, Annotated[float, Field(ge=0)]] = Field(
+        default_factory=dict, description="lambda multipliers per parameter group (phi, heads, cells, rho, "
+        "classifier; absent: 1), same schedule, e.g. {classifier: 0}: a lambda above 1 on the shared 5-way "
+        "classifier, whose labels are permuted per task, random-walks it (docs/results.md)")
     outer_lr_schedule: Literal["constant", "linear", "cosine"] = "constant"
     outer_lr_end: float = Field(0.1, ge=0)
     outer_optimizer: Literal["none", "adam"] = "none"

@@ -31,10 +31,11 @@ from dataclasses import dataclass
 import torch
 from torch import Tensor
 
+from base_dist.config import PARAM_GROUPS
 from base_dist.space.bayes import sigma_from_rho
 from base_dist.space.meta_state import Layout, is_arch
 
-GROUPS = ("phi", "heads", "cells", "rho", "classifier")
+GROUPS = PARAM_GROUPS
 
 
 def group_of(name: str) -> str:

@@ -19,6 +19,7 @@ import torch
 from torch import Tensor
 
 from base_dist.config import MetaConfig
+from base_dist.meta.diagnostics import group_of
 from base_dist.meta.schedules import outer_lr_at, outer_lr_factor
 from base_dist.space.meta_state import is_arch
 
@@ -55,15 +56,15 @@ def apply_outer(
         >>> W, s = apply_outer({"w": torch.zeros(1)}, {"w": torch.ones(1)}, MetaConfig(outer_lr=0.5), 0, {})
         >>> W["w"]
         tensor([0.5000])
-        >>> W, s = apply_outer({"w": torch.zeros(1), "arch.normal": torch.zeros(1)},
-        ...                    {"w": torch.ones(1), "arch.normal": torch.ones(1)}, MetaConfig(outer_lr=4, outer_lr_arch=1), 0, {})
-        >>> W["w"], W["arch.normal"]
+        >>> W, s = apply_outer({"cells.0.mu": torch.zeros(1), "arch.normal": torch.zeros(1)},
+        ...                    {"cells.0.mu": torch.ones(1), "arch.normal": torch.ones(1)},
+        ...                    MetaConfig(outer_lr=4, outer_lr_scale={"phi": 0.25}), 0, {})
+        >>> W["cells.0.mu"], W["arch.normal"]
         (tensor([4.]), tensor([1.]))
     """
     if meta.outer_optimizer == "none":
-        lam = outer_lr_at(meta, round_idx)
-        lam_arch = lam * (meta.outer_lr_arch or meta.outer_lr) / meta.outer_lr
-        new_W = OrderedDict((k, (v.to(torch.float32) + (lam_arch if is_arch(k) else lam)
+        lam, scale = outer_lr_at(meta, round_idx), meta.outer_lr_scale
+        new_W = OrderedDict((k, (v.to(torch.float32) + lam * scale.get(group_of(k), 1.0)  # type: ignore[call-overload]
                                  * mean[k].to(v.device, torch.float32))) for k, v in W.items())
         return new_W, dict(outer_state or {})
     state = {k: v.clone() for k, v in (outer_state or init_outer_state(W, meta)).items()}

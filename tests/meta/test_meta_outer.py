@@ -146,13 +146,17 @@ def test_outer_state_round_trips_through_a_checkpoint(tmp_path):
     assert all(torch.equal(a[k], b[k]) for k in a) and all(torch.equal(sa[k], sb[k]) for k in sa)
 
 
-def test_outer_lr_arch_scales_only_the_architecture_logits_and_follows_the_schedule():
+def test_outer_lr_scale_multiplies_lambda_per_group_and_follows_the_schedule():
     from base_dist.meta.outer import apply_outer
 
-    meta = MetaConfig(rounds=3, outer_lr=4.0, outer_lr_arch=1.0, outer_lr_schedule="linear", outer_lr_end=2.0)
-    W = {"cells.0.mu": torch.zeros(2), "arch.normal": torch.zeros(2)}
+    meta = MetaConfig(rounds=3, outer_lr=4.0, outer_lr_scale={"phi": 0.25, "classifier": 0.0},
+                      outer_lr_schedule="linear", outer_lr_end=2.0)
+    W = {"cells.0.mu": torch.zeros(2), "arch.normal": torch.zeros(2), "classifiers.way5.weight": torch.zeros(2)}
     delta = {k: torch.ones(2) for k in W}
-    last, _ = apply_outer(W, delta, meta, 2, {})  # the last round: lambda 2.0, so phi's lambda is 0.5
+    last, _ = apply_outer(W, delta, meta, 2, {})  # the last round: lambda 2.0
     assert last["cells.0.mu"].tolist() == [2.0, 2.0] and last["arch.normal"].tolist() == [0.5, 0.5]
-    same, _ = apply_outer(W, delta, MetaConfig(outer_lr=4.0), 0, {})  # unset: one lambda for all
+    assert last["classifiers.way5.weight"].tolist() == [0.0, 0.0]  # scale 0: the classifier stays put
+    same, _ = apply_outer(W, delta, MetaConfig(outer_lr=4.0), 0, {})  # no scales: one lambda for all
     assert same["arch.normal"].tolist() == [4.0, 4.0]
+    with pytest.raises(ValueError):
+        MetaConfig(outer_lr_scale={"clasifier": 0.0})  # a typo is refused, not ignored
