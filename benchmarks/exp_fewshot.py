@@ -65,7 +65,8 @@ def main() -> None:
         print(table)
         print(paired)
         return
-    title = "(e) Few-shot search (paper Table 4)" if args.section == "fewshot" else f"(e) Few-shot: {args.section}"
+    extra = args.section.removeprefix("fewshot-").replace("-", " ")
+    title = "(e) Few-shot search (paper Table 4)" if args.section == "fewshot" else f"(e) Few-shot, {extra}"
     publish_section(args, args.section, title, body, f"{table}\n{paired}")
 
 
