@@ -13,7 +13,7 @@ from __future__ import annotations
 import os
 import re
 from pathlib import Path
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any, Literal, get_args
 
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
@@ -32,8 +32,8 @@ MAX_CONFIG_BYTES = 4 * 2**20  # a config / tune-space / genotype file is a few K
 
 ImageSize = Annotated[int, Field(ge=4, le=MAX_IMAGE_SIZE)]
 # W's parameter groups, for diagnostics and per-group outer step sizes (base_dist.meta.diagnostics.group_of).
-PARAM_GROUPS = ("phi", "heads", "cells", "rho", "classifier")
 ParamGroup = Literal["phi", "heads", "cells", "rho", "classifier"]
+PARAM_GROUPS: tuple[str, ...] = get_args(ParamGroup)
 
 DARTS_OPS = [
     "none",

@@ -64,8 +64,10 @@ def apply_outer(
     """
     if meta.outer_optimizer == "none":
         lam, scale = outer_lr_at(meta, round_idx), meta.outer_lr_scale
-        new_W = OrderedDict((k, (v.to(torch.float32) + lam * scale.get(group_of(k), 1.0)  # type: ignore[call-overload]
-                                 * mean[k].to(v.device, torch.float32))) for k, v in W.items())
+        # Per-group lambdas only when asked for: the driver runs this over every entry of W each round.
+        lams = {k: lam * scale.get(group_of(k), 1.0) for k in W} if scale else {}  # type: ignore[call-overload]
+        new_W = OrderedDict((k, (v.to(torch.float32) + lams.get(k, lam) * mean[k].to(v.device, torch.float32)))
+                            for k, v in W.items())
         return new_W, dict(outer_state or {})
     state = {k: v.clone() for k, v in (outer_state or init_outer_state(W, meta)).items()}
     if "step" not in state:

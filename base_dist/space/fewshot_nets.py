@@ -9,9 +9,9 @@
   the width whose parameter count is closest to the 4-conv's (darts_v2: 8 channels, 29,077).
   With ``feature_norm`` (the default) it ends as conv4's blocks do: BatchNorm-ReLU on the last cell's
   map, global pooling, then a BatchNorm on the pooled features before the classifier. DARTS's head
-  (pooling straight into the classifier) feeds it features so large that the classifier's gradient
-  is 10-30x the rest of the network's and an inner SGD step at MAML's lr 0.1 diverges (measured in
-  docs/results.md: darts_v2, 5-way 5-shot glyphs, 44 -> 90 % after the same MAML budget).
+  (pooling straight into the classifier) feeds it features so large that the classifier holds 99 %
+  of the gradient norm at initialisation and MAML's inner steps at lr 0.1 move little else
+  (``benchmarks/probe_feature_norm.py``; docs/results.md (e): darts_v2 at 5-shot, 40.9 -> 91.1 %).
 
 **BatchNorm is transductive in both**: every BatchNorm normalises with the statistics of the batch it
 sees, in training *and* in eval mode, and keeps no running statistics (no buffers at all), as MAML's
