@@ -6,7 +6,8 @@ order); this module only turns it into the next ``W``.
 With ``meta.outer_optimizer: adam`` the mean delta is treated as a negative gradient
 (``g = -mean(delta)``) and fed to Adam, with ``meta.outer_adam_lr_weights`` for weights and
 ``meta.outer_adam_lr_arch`` for ``arch.*`` logits, both multiplied by the lambda schedule's factor
-``outer_lr_at(r) / outer_lr``. The Adam state is a flat ``dict[str, Tensor]`` (``step``,
+``outer_lr_at(r) / outer_lr``. In the first ``meta.arch_warmup_rounds`` rounds phi does not move (the
+weights warm up first). The Adam state is a flat ``dict[str, Tensor]`` (``step``,
 ``exp_avg.<name>``, ``exp_avg_sq.<name>``) so checkpoints store it as plain tensors.
 """
 
@@ -62,10 +63,13 @@ def apply_outer(
         >>> W["cells.0.mu"], W["arch.normal"]
         (tensor([4.]), tensor([1.]))
     """
+    warmup = round_idx < meta.arch_warmup_rounds  # phi stays; its Adam moments too
     if meta.outer_optimizer == "none":
         lam, scale = outer_lr_at(meta, round_idx), meta.outer_lr_scale
         # Per-group lambdas only when asked for: the driver runs this over every entry of W each round.
         lams = {k: lam * scale.get(group_of(k), 1.0) for k in W} if scale else {}  # type: ignore[call-overload]
+        if warmup:
+            lams = {k: 0.0 if is_arch(k) else lams.get(k, lam) for k in W}
         new_W = OrderedDict((k, (v.to(torch.float32) + lams.get(k, lam) * mean[k].to(v.device, torch.float32)))
                             for k, v in W.items())
         return new_W, dict(outer_state or {})
@@ -79,6 +83,9 @@ def apply_outer(
     factor = outer_lr_factor(meta, round_idx)
     new_W = OrderedDict()
     for k, v in W.items():
+        if warmup and is_arch(k):
+            new_W[k] = v.to(torch.float32).clone()
+            continue
         g = -mean[k].to("cpu", torch.float32)
         m = state[f"exp_avg.{k}"].mul_(b1).add_(g, alpha=1.0 - b1)
         s = state[f"exp_avg_sq.{k}"].mul_(b2).addcmul_(g, g, value=1.0 - b2)

@@ -158,6 +158,44 @@ def _over_budget(cfg: ExperimentConfig, started: float, peers: Peers) -> bool:
     return peers.sum([mine])[0] > 0
 
 
+def _resume_into(net: nn.Module, run_dir: Path, signature: str) -> tuple[int, list[dict[str, float]], float, dict]:
+    """Load the newest good checkpoint of ``run_dir`` into ``net``: ``(epochs done, history, train s, optimizer tensors)``."""
+    resumed = load_resume(run_dir, signature, net)
+    if resumed is None:
+        raise UserError(f"cannot resume {run_dir}: no checkpoint in {run_dir / CHECKPOINT_SUBDIR}; start a new run",
+                        option="resume")
+    net.load_state_dict(resumed.model)
+    start = resumed.epochs_done
+    return start, [row for row in resumed.history if row.get("epoch", 0) <= start], resumed.train_s, resumed.opt
+
+
+def _train_epoch(cfg: ExperimentConfig, net: nn.Module, model: nn.Module, optimizer: torch.optim.Optimizer,
+                 data: TrainData, epoch: int, peers: Peers, batch_losses: list[float]) -> list[float]:
+    """One epoch over this worker's shard; appends each step's loss to ``batch_losses`` and returns
+    ``[loss sum, correct, images]`` summed over all workers."""
+    t = cfg.train
+    augment = create_augment(cfg.data.augment)
+    gen = make_generator(cfg.seed, "augment", epoch, peers.rank)
+    model.train()
+    loss_sum = correct = count = 0.0
+    for idx in epoch_batches(len(data.y_train), t.batch_size, cfg.seed, epoch, peers.rank, peers.world):
+        x, y = data.x_train[idx].to(peers.device), data.y_train[idx].to(peers.device)
+        if augment.enabled:
+            x = augment(x, gen)
+        logits, aux = model(x)
+        loss = training_loss(logits, aux, y, t)
+        optimizer.zero_grad(set_to_none=True)
+        loss.backward()
+        clip_gradients(net, t)
+        optimizer.step()
+        value = loss.item()
+        batch_losses.append(value)
+        loss_sum += value * len(y)
+        correct += float((logits.detach().argmax(1) == y).sum())
+        count += len(y)
+    return peers.sum([loss_sum, correct, count])
+
+
 def fit(cfg: ExperimentConfig, genotype: Genotype, data: TrainData, run_dir: str | Path, *,
         peers: Peers | None = None, resume: bool = False, stop_after: int | None = None,
         on_epoch: Callable[[dict[str, float]], None] | None = None) -> FitResult:
@@ -181,16 +219,7 @@ def fit(cfg: ExperimentConfig, genotype: Genotype, data: TrainData, run_dir: str
                         "(each needs at least 2 images per step for BatchNorm)")
     net = build_network(cfg, genotype, data.in_channels, data.num_classes)
     signature = network_signature(cfg, genotype, net.state_dict(), data.in_channels, data.num_classes)
-    history: list[dict[str, float]] = []
-    train_s, start, opt_saved = 0.0, 0, {}
-    if resume:
-        resumed = load_resume(run_dir, signature, net)
-        if resumed is None:
-            raise UserError(f"cannot resume {run_dir}: no checkpoint in {run_dir / CHECKPOINT_SUBDIR}; start a new run",
-                            option="resume")
-        net.load_state_dict(resumed.model)
-        start, history, train_s, opt_saved = resumed.epochs_done, resumed.history, resumed.train_s, resumed.opt
-        history = [row for row in history if row.get("epoch", 0) <= start]
+    start, history, train_s, opt_saved = _resume_into(net, run_dir, signature) if resume else (0, [], 0.0, {})
     if peers.writer:  # only now: a refused resume must leave config.yaml and genotype.json as they were
         write_train_inputs(cfg, genotype, run_dir)
     net.to(peers.device)
@@ -198,7 +227,6 @@ def fit(cfg: ExperimentConfig, genotype: Genotype, data: TrainData, run_dir: str
     if opt_saved:
         load_optimizer_tensors(net, optimizer, opt_saved)
     model = peers.wrap(WithAux(net))
-    augment = create_augment(cfg.data.augment)
     store = CheckpointStore(run_dir / CHECKPOINT_SUBDIR, keep=KEEP_CHECKPOINTS) if peers.writer else None
     end = t.epochs if stop_after is None else min(t.epochs, stop_after)
     batch_losses: list[float] = []
@@ -214,26 +242,8 @@ def fit(cfg: ExperimentConfig, genotype: Genotype, data: TrainData, run_dir: str
             lr = lr_at(t, epoch)
             set_lr(optimizer, lr)
             net.drop_path_prob = drop_path_at(t, epoch)
-            gen = make_generator(cfg.seed, "augment", epoch, peers.rank)
             net.drop_gen = make_generator(cfg.seed, "drop-path", epoch, peers.rank, device=peers.device)
-            model.train()
-            loss_sum = correct = count = 0.0
-            for idx in epoch_batches(len(data.y_train), t.batch_size, cfg.seed, epoch, peers.rank, peers.world):
-                x, y = data.x_train[idx].to(peers.device), data.y_train[idx].to(peers.device)
-                if augment.enabled:
-                    x = augment(x, gen)
-                logits, aux = model(x)
-                loss = training_loss(logits, aux, y, t)
-                optimizer.zero_grad(set_to_none=True)
-                loss.backward()
-                clip_gradients(net, t)
-                optimizer.step()
-                value = loss.item()
-                batch_losses.append(value)
-                loss_sum += value * len(y)
-                correct += float((logits.detach().argmax(1) == y).sum())
-                count += len(y)
-            loss_sum, correct, count = peers.sum([loss_sum, correct, count])
+            loss_sum, correct, count = _train_epoch(cfg, net, model, optimizer, data, epoch, peers, batch_losses)
             seconds = time.perf_counter() - t0
             train_s += seconds
             row = {"epoch": float(epoch + 1), "lr": lr, "drop_path": net.drop_path_prob,

@@ -50,14 +50,15 @@ class TrialContext:
 
 
 def trial_config(ctx: TrialContext, params: dict[str, Any]) -> ExperimentConfig:
-    """The trial's config: the base with ``params`` applied, the search's MLflow store, a checkpoint every
-    round (the held-out evaluation reads ``W`` from it).
+    """The trial's config: the base with ``params`` applied, the search's MLflow store, and, unless the trial
+    is scored by adapting (once, from its last checkpoint), a checkpoint every round (the held-out
+    evaluation reads ``W`` from it).
 
     Example:
         >>> trial_config(ctx, {"meta.inner_steps": 3}).meta.checkpoint_every   # doctest: +SKIP
         1
     """
-    fixed: dict[str, Any] = {"meta.checkpoint_every": 1}
+    fixed: dict[str, Any] = {} if ctx.adapt_metric else {"meta.checkpoint_every": 1}
     if ctx.tracking_uri:
         fixed["tracking.tracking_uri"] = ctx.tracking_uri
     return apply_params(ctx.base, {**params, **fixed}, origin="tune trial")
@@ -106,10 +107,12 @@ def run_trial(params: dict[str, Any], ctx: TrialContext) -> None:
     final: dict[str, float] = {}
 
     def on_round(done: int, row: dict[str, float]) -> None:
-        ckpt = store.latest_good()
-        if ckpt is None or ckpt.round != done:
-            raise RuntimeError(f"trial {trial_id}: no checkpoint of round {done} to evaluate")
-        scores = evaluator(ckpt.tensors["W"], round_idx=done - 1) if evaluator else {}
+        scores: dict[str, float] = {}
+        if evaluator:
+            ckpt = store.latest_good()
+            if ckpt is None or ckpt.round != done:
+                raise RuntimeError(f"trial {trial_id}: no checkpoint of round {done} to evaluate")
+            scores = evaluator(ckpt.tensors["W"], round_idx=done - 1)
         tracker.log_metrics(scores, step=done)
         report = {k: float(row[k]) for k in REPORTED_ROW_KEYS if k in row}
         report.update(scores, rounds_done=done, trial_s=time.perf_counter() - t0)

@@ -160,3 +160,20 @@ def test_outer_lr_scale_multiplies_lambda_per_group_and_follows_the_schedule():
     assert same["arch.normal"].tolist() == [4.0, 4.0]
     with pytest.raises(ValueError):
         MetaConfig(outer_lr_scale={"clasifier": 0.0})  # a typo is refused, not ignored
+
+
+@pytest.mark.parametrize("optimizer", ["none", "adam"])
+def test_arch_warmup_holds_phi_and_its_adam_moments_while_the_weights_move(optimizer):
+    from base_dist.meta.outer import apply_outer
+
+    meta = MetaConfig(outer_lr=1.0, outer_optimizer=optimizer, arch_warmup_rounds=2)
+    W = {"cells.0.mu": torch.zeros(2), "arch.normal": torch.zeros(2)}
+    delta = {k: torch.ones(2) for k in W}
+    state: dict = {}
+    for r in range(2):
+        W, state = apply_outer(W, delta, meta, r, state)
+        assert W["arch.normal"].tolist() == [0.0, 0.0] and W["cells.0.mu"][0] > 0
+    if optimizer == "adam":
+        assert state["exp_avg.arch.normal"].abs().sum() == 0 and state["exp_avg.cells.0.mu"].abs().sum() > 0
+    W, state = apply_outer(W, delta, meta, 2, state)  # warm-up over: phi moves toward the mean delta
+    assert (W["arch.normal"] > 0).all()

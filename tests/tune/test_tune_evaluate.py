@@ -71,3 +71,15 @@ def test_tune_meta_train_calls_on_round_after_each_round(cfg, tmp_path):
     assert [c[0] for c in calls] == [1, 2]
     assert [c[1] for c in calls] == res.history
     assert (tmp_path / "checkpoints").is_dir()
+
+
+@pytest.mark.parametrize(("adapt_metric", "every"), [(False, 1), (True, 5)])
+def test_trial_checkpoints_every_round_only_for_the_per_round_holdout_score(adapt_metric, every):
+    from base_dist.config import config_to_dict
+    from base_dist.tune.trial import TrialContext, trial_config
+
+    base = config_to_dict(load_config(TINY, ["meta.checkpoint_every=5"]))
+    ctx = TrialContext(base=base, search_dir="/abs/search", tracking_uri=None, parent_run_id=None, eval_tasks=1,
+                       adapt_metric=adapt_metric)
+    cfg = trial_config(ctx, {"meta.inner_steps": 3})
+    assert cfg.meta.checkpoint_every == every and cfg.meta.inner_steps == 3
