@@ -12,7 +12,7 @@ Side by side in one run:
 
     .venv/bin/python benchmarks/bench_meta.py [--rounds 3] [--threads 1] [--no-second-order] [--no-adapt]
 
-3. ``--prior-variants``: useful work per core-second of the meta-prior recipe, ``jobs/configs/prior.yaml``
+3. ``--prior-variants``: useful work per core-second of the meta-prior recipe, ``jobs/configs/prior-fmnist.yaml``
    on one core (``dist.workers=0``, 1 thread) against the same recipe with hard (straight-through)
    sampling, fewer/smaller image sizes, and without the per-task evaluation before the inner loop:
    tasks/s at equal inner steps, rounds after the first (which loads the data).
@@ -40,10 +40,10 @@ from base_dist.config import load_config
 
 ROOT = Path(__file__).resolve().parents[1]
 DEMO = ROOT / "jobs" / "configs" / "demo.yaml"
-PRIOR = ROOT / "jobs" / "configs" / "prior.yaml"
-# (label, overrides on prior.yaml); the first is the reference of the ratios.
+PRIOR = ROOT / "jobs" / "configs" / "prior-fmnist.yaml"
+# (label, overrides on prior-fmnist.yaml); the first is the reference of the ratios.
 PRIOR_VARIANTS = [
-    ("prior.yaml (gumbel, 16/28/56 px)", []),
+    ("prior-fmnist.yaml (gumbel, 16/28/56 px)", []),
     ("hard sampling", ["space.arch.mode=hard"]),
     ("16/28 px", ["data.sources=[{name: fashion-mnist, image_sizes: [16, 28]}]"]),
     ("no evaluation before the inner loop", ["meta.eval_before_inner=false"]),
@@ -67,7 +67,7 @@ def bench_meta_train(rounds: int, threads: int, run_dir: Path, second_order: boo
 
 
 def bench_prior_variants(rounds: int, tmp: Path) -> list[dict[str, float]]:
-    """Steady tasks/s of each prior.yaml variant on one core, with ratios to the first."""
+    """Steady tasks/s of each prior-fmnist.yaml variant on one core, with ratios to the first."""
     out = []
     for i, (label, overrides) in enumerate(PRIOR_VARIANTS):
         cfg = load_config(PRIOR, ["dist.workers=0", "device=cpu", "tracking.mlflow=false", f"meta.rounds={rounds}",
@@ -105,7 +105,7 @@ def main() -> None:
     ap.add_argument("--threads", type=int, nargs="+", default=[1])
     ap.add_argument("--no-second-order", action="store_true")
     ap.add_argument("--no-adapt", action="store_true")
-    ap.add_argument("--prior-variants", action="store_true", help="only the prior.yaml throughput variants")
+    ap.add_argument("--prior-variants", action="store_true", help="only the prior-fmnist.yaml throughput variants")
     args = ap.parse_args()
     print(f"machine: {platform.processor() or platform.machine()}, {os.cpu_count()} CPUs, torch {torch.__version__}")
     if args.prior_variants:

@@ -27,6 +27,7 @@ from base_dist.errors import UserError
 from base_dist.report.common import with_seed
 from base_dist.report.figures import plot_curves
 from base_dist.report.tables import fmt_mean_std, fmt_paired, markdown_table
+from base_dist.space.genotypes import genotype_to_dict
 
 log = logging.getLogger(__name__)
 VARIANTS = ("co-adapted", "frozen-arch", "scratch")
@@ -50,11 +51,11 @@ class FastAdaptationResult:
 
 
 def adapt_variant(cfg: ExperimentConfig, checkpoint: Path, variant: str,
-                  pretrained: Path | None = None) -> tuple[list[float], float]:
-    """Held-out accuracy per epoch (epoch 0 first) and seconds of one variant.
+                  pretrained: Path | None = None) -> tuple[list[float], float, dict[str, Any]]:
+    """Held-out accuracy per epoch (epoch 0 first), seconds and derived genotype (as a dict) of one variant.
 
     Example:
-        >>> # accs, s = adapt_variant(cfg, Path("runs/mt"), "scratch")
+        >>> # accs, s, genotype = adapt_variant(cfg, Path("runs/mt"), "scratch")
     """
     from base_dist.meta.adapt import adapt
 
@@ -62,7 +63,7 @@ def adapt_variant(cfg: ExperimentConfig, checkpoint: Path, variant: str,
     c.adapt.freeze_arch = variant == "frozen-arch"
     start = {"scratch": None, PRETRAINED: pretrained}.get(variant, checkpoint)
     res = adapt(c, start, progress=False)
-    return [float(h["val_acc"]) for h in res.history], float(res.info["seconds"])
+    return [float(h["val_acc"]) for h in res.history], float(res.info["seconds"]), genotype_to_dict(res.genotype)
 
 
 def run_fast_adaptation(cfg: ExperimentConfig, checkpoint: Path, *, seeds: list[int], datasets: list[str],
@@ -87,22 +88,25 @@ def run_fast_adaptation(cfg: ExperimentConfig, checkpoint: Path, *, seeds: list[
         raise UserError("the pretrained arm needs a pretraining checkpoint (--pretrained)")
     curves: dict[str, dict[str, list[list[float]]]] = {}
     seconds: dict[str, dict[str, list[float]]] = {}
+    genotypes: dict[str, dict[str, list[dict[str, Any]]]] = {}  # is the derived architecture stable across seeds?
     for ds in datasets:
         curves[ds] = {v: [] for v in variants}
         seconds[ds] = {v: [] for v in variants}
+        genotypes[ds] = {v: [] for v in variants}
         for seed in seeds:
             c = with_seed(cfg, seed)
             c.adapt.dataset = ds
             if DATASET_SIZES.get(ds):
                 c.adapt.image_size = DATASET_SIZES[ds]
             for v in variants:
-                accs, s = adapt_variant(c, checkpoint, v, pretrained)
+                accs, s, genotype = adapt_variant(c, checkpoint, v, pretrained)
                 curves[ds][v].append(accs)
                 seconds[ds][v].append(s)
+                genotypes[ds][v].append(genotype)
                 log.info("fast adaptation %s seed %d %s: %s (%.0f s)", ds, seed, v,
                          " ".join(f"{100 * a:.1f}" for a in accs), s)
     (run_dir / "fast_adaptation.json").write_text(json.dumps({"curves": curves, "seconds": seconds, "seeds": seeds,
-                                                              "tau": cfg.adapt.tau}, indent=1))
+                                                              "tau": cfg.adapt.tau, "genotypes": genotypes}, indent=1))
     res = summarize_fast_adaptation(curves, seconds, run_dir)
     res.tau = float(cfg.adapt.tau or 1.0)
     return res

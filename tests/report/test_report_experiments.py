@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+
 import pytest
 import torch
 
@@ -29,6 +31,11 @@ def test_fast_adaptation_report(tiny, tmp_path):
     assert all(len(c[0]) == cfg.adapt.epochs + 1 for c in res.curves["digits"].values())
     assert (tmp_path / "fast_adaptation_digits.png").is_file() and (tmp_path / "table.md").is_file()
     assert "| digits | scratch | 1 |" in res.table and res.tau == 1.0  # tiny: no annealing, tau_start
+    from base_dist.space.genotypes import genotype_from_dict
+
+    saved = json.loads((tmp_path / "fast_adaptation.json").read_text())["genotypes"]["digits"]
+    assert set(saved) == set(VARIANTS) and all(len(per_seed) == 1 for per_seed in saved.values())
+    genotype_from_dict(saved["co-adapted"][0])  # each seed's derived genotype, readable again
 
 
 def test_fast_adaptation_pins_one_tau_for_every_variant(tmp_path):
