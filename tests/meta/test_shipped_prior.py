@@ -21,7 +21,8 @@ def test_shipped_prior_loads_by_name_and_says_what_it_measured():
     card = shipped_priors()[NAME]
     assert "digits" in json.dumps(card["measured"]) and card["trained_on"]
     post = load_posterior(NAME)  # a name, not a path
-    assert post.path == shipped_prior(NAME) and post.kind == "meta-train" and post.rounds == 50
+    assert post.path == shipped_prior(NAME) and post.kind == "meta-train"
+    assert post.rounds == post.config["meta"]["rounds"] == card["rounds"]  # a finished meta-training, as described
     cfg = tiny()
     assert post.config["dist"]["workers"] == 0 and post.config["adapt"]["epochs"] == 1  # cleaned for users
     seeded = get_state(seeded_metanet(type(cfg).model_validate(post.config)))
