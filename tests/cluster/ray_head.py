@@ -34,6 +34,9 @@ ROOT = Path(__file__).resolve().parents[2]
 VENV_BIN = Path(sys.executable).parent
 
 
+WORKER_PORTS = 200  # width of the head's worker port range
+
+
 def free_port() -> int:
     """A TCP port free on 127.0.0.1 right now."""
     with socket.socket() as s:
@@ -53,6 +56,20 @@ def free_ports(n: int) -> list[int]:
     finally:
         for s in socks:
             s.close()
+
+
+def worker_port_range_start(taken: list[int], width: int = WORKER_PORTS) -> int:
+    """A free port ``p`` such that ``[p, p + width]`` holds none of ``taken``: ``ray start`` refuses a worker
+    port range that overlaps another component's port (a flaky setup error before this check).
+
+    Example:
+        >>> p = worker_port_range_start([40000]); not (p <= 40000 <= p + WORKER_PORTS) and p + WORKER_PORTS <= 65535
+        True
+    """
+    while True:
+        p = free_port()
+        if p + width <= 65535 and not any(p <= t <= p + width for t in taken):
+            return p
 
 
 def ray_env(auth_mode: str = "token", token_path: Path | None = None,
@@ -137,9 +154,9 @@ class RayHead:
             raise RuntimeError(f"no ray executable next to {sys.executable}")
         # Unix socket paths are limited to ~107 bytes: keep the temp dir short.
         temp_dir = Path(tempfile.mkdtemp(prefix="rh", dir="/tmp"))
-        (gcs, dash, client, node_mgr, obj_mgr, agent_listen, agent_grpc, metrics, rt_env,
-         ) = free_ports(9)
-        wport = free_port()
+        ports = free_ports(9)
+        (gcs, dash, client, node_mgr, obj_mgr, agent_listen, agent_grpc, metrics, rt_env) = ports
+        wport = worker_port_range_start(ports)
         cmd = [
             str(ray_exe), "start", "--head", "--block",
             "--num-cpus", str(num_cpus), "--num-gpus", "0",
@@ -152,7 +169,7 @@ class RayHead:
             "--dashboard-agent-listen-port", str(agent_listen),
             "--dashboard-agent-grpc-port", str(agent_grpc),
             "--metrics-export-port", str(metrics), "--runtime-env-agent-port", str(rt_env),
-            "--min-worker-port", str(wport), "--max-worker-port", str(wport + 200),
+            "--min-worker-port", str(wport), "--max-worker-port", str(wport + WORKER_PORTS),
             "--temp-dir", str(temp_dir),
             "--disable-usage-stats",
         ]
