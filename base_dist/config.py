@@ -181,10 +181,10 @@ class MetaConfig(Section):
         "classifier; absent: 1), same schedule, e.g. {classifier: 0}: a lambda above 1 on the shared 5-way "
         "classifier, whose labels are permuted per task, random-walks it (docs/results.md)")
     outer_lr_schedule: Literal["constant", "linear", "cosine"] = "constant"
-    arch_warmup_rounds: int = Field(0, ge=0, description="first rounds whose outer step leaves phi where it is while "
-                                    "the weights train, as P-DARTS and PC-DARTS warm up: phi that moves from the "
-                                    "first step follows the ops that learn fastest, the parameter-free ones")
     outer_lr_end: float = Field(0.1, ge=0)
+    arch_warmup_rounds: int = Field(0, ge=0, description="first rounds whose outer step leaves phi where it is while "
+                                    "the weights train, as P-DARTS and PC-DARTS warm up (the few-shot search's "
+                                    "pool collapse survived it: docs/results.md (e))")
     outer_optimizer: Literal["none", "adam"] = "none"
     outer_adam_lr_weights: float = Field(1e-3, gt=0)
     outer_adam_lr_arch: float = Field(3e-3, gt=0)

@@ -66,10 +66,9 @@ def apply_outer(
     warmup = round_idx < meta.arch_warmup_rounds  # phi stays; its Adam moments too
     if meta.outer_optimizer == "none":
         lam, scale = outer_lr_at(meta, round_idx), meta.outer_lr_scale
-        # Per-group lambdas only when asked for: the driver runs this over every entry of W each round.
-        lams = {k: lam * scale.get(group_of(k), 1.0) for k in W} if scale else {}  # type: ignore[call-overload]
-        if warmup:
-            lams = {k: 0.0 if is_arch(k) else lams.get(k, lam) for k in W}
+        # Per-key lambdas only when asked for: the driver runs this over every entry of W each round.
+        lams = ({k: 0.0 if warmup and is_arch(k) else lam * scale.get(group_of(k), 1.0)  # type: ignore[call-overload]
+                 for k in W} if scale or warmup else {})
         new_W = OrderedDict((k, (v.to(torch.float32) + lams.get(k, lam) * mean[k].to(v.device, torch.float32)))
                             for k, v in W.items())
         return new_W, dict(outer_state or {})

@@ -33,7 +33,7 @@ import torch
 from torch import Tensor, nn
 
 from base_dist.config import ExperimentConfig
-from base_dist.data import create_augment
+from base_dist.data import Augment, create_augment
 from base_dist.errors import UserError
 from base_dist.space.genotypes import Genotype
 from base_dist.track.checkpoint import CHECKPOINT_SUBDIR, CheckpointStore
@@ -170,11 +170,10 @@ def _resume_into(net: nn.Module, run_dir: Path, signature: str) -> tuple[int, li
 
 
 def _train_epoch(cfg: ExperimentConfig, net: nn.Module, model: nn.Module, optimizer: torch.optim.Optimizer,
-                 data: TrainData, epoch: int, peers: Peers, batch_losses: list[float]) -> list[float]:
+                 augment: Augment, data: TrainData, epoch: int, peers: Peers, batch_losses: list[float]) -> list[float]:
     """One epoch over this worker's shard; appends each step's loss to ``batch_losses`` and returns
     ``[loss sum, correct, images]`` summed over all workers."""
     t = cfg.train
-    augment = create_augment(cfg.data.augment)
     gen = make_generator(cfg.seed, "augment", epoch, peers.rank)
     model.train()
     loss_sum = correct = count = 0.0
@@ -227,6 +226,7 @@ def fit(cfg: ExperimentConfig, genotype: Genotype, data: TrainData, run_dir: str
     if opt_saved:
         load_optimizer_tensors(net, optimizer, opt_saved)
     model = peers.wrap(WithAux(net))
+    augment = create_augment(cfg.data.augment)
     store = CheckpointStore(run_dir / CHECKPOINT_SUBDIR, keep=KEEP_CHECKPOINTS) if peers.writer else None
     end = t.epochs if stop_after is None else min(t.epochs, stop_after)
     batch_losses: list[float] = []
@@ -243,7 +243,8 @@ def fit(cfg: ExperimentConfig, genotype: Genotype, data: TrainData, run_dir: str
             set_lr(optimizer, lr)
             net.drop_path_prob = drop_path_at(t, epoch)
             net.drop_gen = make_generator(cfg.seed, "drop-path", epoch, peers.rank, device=peers.device)
-            loss_sum, correct, count = _train_epoch(cfg, net, model, optimizer, data, epoch, peers, batch_losses)
+            loss_sum, correct, count = _train_epoch(cfg, net, model, optimizer, augment, data, epoch, peers,
+                                                     batch_losses)
             seconds = time.perf_counter() - t0
             train_s += seconds
             row = {"epoch": float(epoch + 1), "lr": lr, "drop_path": net.drop_path_prob,
