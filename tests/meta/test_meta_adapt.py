@@ -9,9 +9,9 @@ from pathlib import Path
 
 import pytest
 import torch
-from conftest import TINY, tiny
 
 from base_dist.meta.adapt import adapt
+from tests.meta.conftest import TINY, tiny
 
 BASE_DIST = str(Path(sys.executable).parent / "base-dist")
 

@@ -8,7 +8,6 @@ from collections import OrderedDict
 
 import pytest
 import torch
-from conftest import tiny
 
 from base_dist.meta.diagnostics import (
     CoherenceAccumulator,
@@ -19,6 +18,7 @@ from base_dist.meta.diagnostics import (
 )
 from base_dist.meta.rounds import fold_mean
 from base_dist.space.meta_state import Layout
+from tests.meta.conftest import tiny
 
 
 def _W(cells, phi):

@@ -6,7 +6,6 @@ import math
 
 import pytest
 import torch
-from conftest import tiny
 
 from base_dist import meta_train
 from base_dist.data import TaskDistribution
@@ -16,6 +15,7 @@ from base_dist.meta.rounds import request_for
 from base_dist.meta.second_order import meta_gradient, unroll
 from base_dist.meta.task import run_task, task_seed
 from base_dist.space.meta_state import Layout, get_state
+from tests.meta.conftest import tiny
 
 
 @pytest.fixture(scope="module")

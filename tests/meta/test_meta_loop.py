@@ -6,13 +6,13 @@ import json
 
 import pytest
 import torch
-from conftest import tiny
 
 from base_dist import meta_train
 from base_dist.errors import UserError
 from base_dist.meta.prior import seeded_metanet
 from base_dist.space.meta_state import get_state
 from base_dist.track.checkpoint import CheckpointMismatch, load_checkpoint
+from tests.meta.conftest import tiny
 
 
 def test_three_rounds_change_W_and_write_outputs(trained_run):

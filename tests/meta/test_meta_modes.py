@@ -3,13 +3,13 @@
 from __future__ import annotations
 
 import torch
-from conftest import tiny
 
 from base_dist import meta_train
 from base_dist.config import SpaceConfig
 from base_dist.meta.adapt import adapt
 from base_dist.space.arch import argmax_arch
 from base_dist.space.metanet import create_metanet
+from tests.meta.conftest import tiny
 
 
 def test_argmax_evaluation_runs_the_most_probable_op_only():

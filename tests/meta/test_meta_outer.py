@@ -9,7 +9,6 @@ from collections import OrderedDict
 
 import pytest
 import torch
-from conftest import tiny
 
 from base_dist.config import MetaConfig
 from base_dist.data import TaskDistribution
@@ -18,6 +17,7 @@ from base_dist.meta.rounds import TaskOutcome, collect_round, fold_mean
 from base_dist.meta.schedules import outer_lr_at, tau_at
 from base_dist.space.meta_state import Layout
 from base_dist.track.checkpoint import CheckpointStore
+from tests.meta.conftest import tiny
 
 
 def _W() -> OrderedDict:
