@@ -44,13 +44,13 @@ def main() -> None:
                     "frozen-arch, scratch, pretrained")
     ap.add_argument("--join", nargs="+", default=None, metavar="PATH[:VARIANTS]",
                     help="summarise these fast_adaptation.json files (seed by seed; PATH:scratch,pretrained takes "
-                         "only those arms) into --run-dir/table.md and figures; runs nothing, leaves docs alone")
+                         "only those arms) into --run-dir: table.md, figures and the joined fast_adaptation.json; runs "
+                         "nothing, leaves docs alone")
     args = ap.parse_args()
     if args.join:
-        from base_dist.report.fast_adaptation import join_fast_adaptation, summarize_fast_adaptation
+        from base_dist.report.fast_adaptation import join_fast_adaptation
 
-        args.run_dir.mkdir(parents=True, exist_ok=True)
-        res = summarize_fast_adaptation(*join_fast_adaptation(args.join), args.run_dir)
+        res = join_fast_adaptation(args.join).write(args.run_dir)
         print(res.table)
         print(f"run directory: {args.run_dir.resolve()}")
         return

@@ -27,13 +27,16 @@ from base_dist.errors import UserError
 from base_dist.report.common import with_seed
 from base_dist.report.figures import plot_curves
 from base_dist.report.tables import fmt_mean_std, fmt_paired, markdown_table
-from base_dist.space.genotypes import genotype_to_dict
+from base_dist.space.genotypes import genotype_from_dict, genotype_stability, genotype_to_dict
 
 log = logging.getLogger(__name__)
 VARIANTS = ("co-adapted", "frozen-arch", "scratch")
 PRETRAINED = "pretrained"  # the plain-pretraining arm (report.pretrain), when a checkpoint is given
 # Full 10-way Fashion-MNIST is adapted at 28 px (its native size, a meta-training head).
 DATASET_SIZES = {"digits": None, "fashion-mnist": 28, "glyphs-holdout": 16}
+Curves = dict[str, dict[str, list[list[float]]]]  # [dataset][variant] -> per seed, accuracy per epoch
+Seconds = dict[str, dict[str, list[float]]]
+Genotypes = dict[str, dict[str, list[dict[str, Any]]]]  # [dataset][variant] -> per seed, genotype_to_dict
 # (row label, variant a, variant b) of the paired-difference table.
 CONTRASTS = (("prior - scratch", "co-adapted", "scratch"), ("prior - pretrained", "co-adapted", PRETRAINED),
              ("co-adapted - frozen-arch", "co-adapted", "frozen-arch"))
@@ -43,8 +46,8 @@ CONTRASTS = (("prior - scratch", "co-adapted", "scratch"), ("prior - pretrained"
 class FastAdaptationResult:
     """``curves[dataset][variant]`` = one held-out accuracy list per seed (epoch 0 first)."""
 
-    curves: dict[str, dict[str, list[list[float]]]]
-    seconds: dict[str, dict[str, list[float]]]
+    curves: Curves
+    seconds: Seconds
     table: str
     figures: list[Path]
     tau: float = 1.0
@@ -86,9 +89,9 @@ def run_fast_adaptation(cfg: ExperimentConfig, checkpoint: Path, *, seeds: list[
     variants = variants or ((*VARIANTS, PRETRAINED) if pretrained is not None else VARIANTS)
     if PRETRAINED in variants and pretrained is None:
         raise UserError("the pretrained arm needs a pretraining checkpoint (--pretrained)")
-    curves: dict[str, dict[str, list[list[float]]]] = {}
-    seconds: dict[str, dict[str, list[float]]] = {}
-    genotypes: dict[str, dict[str, list[dict[str, Any]]]] = {}  # is the derived architecture stable across seeds?
+    curves: Curves = {}
+    seconds: Seconds = {}
+    genotypes: Genotypes = {}  # is the derived architecture stable across seeds?
     for ds in datasets:
         curves[ds] = {v: [] for v in variants}
         seconds[ds] = {v: [] for v in variants}
@@ -107,49 +110,74 @@ def run_fast_adaptation(cfg: ExperimentConfig, checkpoint: Path, *, seeds: list[
                          " ".join(f"{100 * a:.1f}" for a in accs), s)
     (run_dir / "fast_adaptation.json").write_text(json.dumps({"curves": curves, "seconds": seconds, "seeds": seeds,
                                                               "tau": cfg.adapt.tau, "genotypes": genotypes}, indent=1))
-    res = summarize_fast_adaptation(curves, seconds, run_dir)
+    res = summarize_fast_adaptation(curves, seconds, run_dir, genotypes)
     res.tau = float(cfg.adapt.tau or 1.0)
     return res
 
 
-def join_fast_adaptation(paths: list[str | Path]) -> tuple[dict[str, dict[str, list[list[float]]]],
-                                                          dict[str, dict[str, list[float]]]]:
-    """Merge the ``fast_adaptation.json`` of several runs, seed by seed, into ``(curves, seconds)``.
+def join_fast_adaptation(paths: list[str | Path]) -> JoinedRuns:
+    """Merge the ``fast_adaptation.json`` of several runs, seed by seed.
 
     Runs may split the work by dataset, seed range or variant; ``PATH:v1,v2`` takes only those
     variants from a file (a new prior's arms beside an older run's scratch and pretrained ones). A
     file without ``seeds`` holds seeds 0, 1, ... Every variant of a dataset must cover the same seeds
-    (the contrasts pair them), and a (dataset, variant, seed) given twice is an error.
+    (the contrasts pair them), and a (dataset, variant, seed) given twice is an error. A variant's
+    genotypes are kept when every one of its seeds recorded one (older files have none).
 
     Example:
         >>> # join_fast_adaptation(["runs/fa-old/fast_adaptation.json:scratch,pretrained", "runs/fa-new/fast_adaptation.json"])
     """
-    runs: dict[str, dict[str, dict[int, tuple[list[float], float]]]] = {}
+    runs: dict[str, dict[str, dict[int, tuple[list[float], float, dict[str, Any] | None]]]] = {}
     for spec in paths:
         path, _, wanted = str(spec).partition(":")
         data = json.loads(Path(path).read_text())
         for ds, by_variant in data["curves"].items():
+            seeds = data.get("seeds")
+            seeds = seeds.get(ds) if isinstance(seeds, dict) else seeds  # a joined file lists seeds per dataset
             for v, per_seed in by_variant.items():
                 if wanted and v not in wanted.split(","):
                     continue
-                seeds = data.get("seeds") or list(range(len(per_seed)))
+                recorded = data.get("genotypes", {}).get(ds, {}).get(v) or [None] * len(per_seed)
                 got = runs.setdefault(ds, {}).setdefault(v, {})
-                for seed, curve, secs in zip(seeds, per_seed, data["seconds"][ds][v], strict=True):
+                for seed, curve, secs, genotype in zip(seeds or range(len(per_seed)), per_seed,
+                                                       data["seconds"][ds][v], recorded, strict=True):
                     if seed in got:
                         raise UserError(f"{path}: {ds} / {v} / seed {seed} is in another file too")
-                    got[seed] = (curve, secs)
+                    got[seed] = (curve, secs, genotype)
     for ds, by_variant in runs.items():
         seed_sets = {v: sorted(got) for v, got in by_variant.items()}
         if len({tuple(s) for s in seed_sets.values()}) > 1:
             raise UserError(f"{ds}: the variants cover different seeds ({seed_sets}); join runs of the same seeds")
-    curves = {ds: {v: [got[s][0] for s in sorted(got)] for v, got in bv.items()} for ds, bv in runs.items()}
-    seconds = {ds: {v: [got[s][1] for s in sorted(got)] for v, got in bv.items()} for ds, bv in runs.items()}
-    return curves, seconds
+
+    def column(k: int) -> dict[str, dict[str, list[Any]]]:
+        return {ds: {v: [got[s][k] for s in sorted(got)] for v, got in bv.items()} for ds, bv in runs.items()}
+
+    genotypes = {ds: {v: gs for v, gs in bv.items() if None not in gs} for ds, bv in column(2).items()}
+    seeds = {ds: sorted(next(iter(bv.values()))) for ds, bv in runs.items()}
+    return JoinedRuns(column(0), column(1), genotypes, seeds)
 
 
-def summarize_fast_adaptation(curves: dict[str, dict[str, list[list[float]]]],
-                              seconds: dict[str, dict[str, list[float]]], run_dir: Path) -> FastAdaptationResult:
-    """Figures (one per dataset) and the markdown table from the per-seed curves.
+@dataclass
+class JoinedRuns:
+    """Several fast-adaptation runs merged seed by seed (:func:`join_fast_adaptation`)."""
+
+    curves: Curves
+    seconds: Seconds
+    genotypes: Genotypes
+    seeds: dict[str, list[int]]
+
+    def write(self, run_dir: Path) -> FastAdaptationResult:
+        """Summarise into ``run_dir`` and record the join as one ``fast_adaptation.json`` (joinable again)."""
+        run_dir.mkdir(parents=True, exist_ok=True)
+        (run_dir / "fast_adaptation.json").write_text(json.dumps(
+            {"curves": self.curves, "seconds": self.seconds, "genotypes": self.genotypes, "seeds": self.seeds},
+            indent=1))
+        return summarize_fast_adaptation(self.curves, self.seconds, run_dir, self.genotypes)
+
+
+def summarize_fast_adaptation(curves: Curves, seconds: Seconds, run_dir: Path,
+                              genotypes: Genotypes | None = None) -> FastAdaptationResult:
+    """Figures (one per dataset) and the markdown tables from the per-seed curves (and genotypes).
 
     Example:
         >>> r = summarize_fast_adaptation({"d": {"a": [[0.1, 0.5]]}}, {"d": {"a": [2.0]}}, Path("/tmp/base-dist-fa"))
@@ -170,11 +198,13 @@ def summarize_fast_adaptation(curves: dict[str, dict[str, list[list[float]]]],
     # Pad shorter curves (another dataset's epoch count) so every row has the header's width.
     table = markdown_table(header, [r[:-1] + [""] * (len(header) - len(r)) + [r[-1]] for r in rows])
     table += "\n" + paired_table(curves)
+    if genotypes and any(genotypes.values()):
+        table += "\n" + stability_table(genotypes)
     (run_dir / "table.md").write_text(table)
     return FastAdaptationResult(curves=curves, seconds=seconds, table=table, figures=figures)
 
 
-def paired_table(curves: dict[str, dict[str, list[list[float]]]], epoch: int = 1) -> str:
+def paired_table(curves: Curves, epoch: int = 1) -> str:
     """Paired differences per seed after ``epoch`` epochs (points, mean and 95 % CI) for :data:`CONTRASTS`.
 
     Example:
@@ -191,3 +221,21 @@ def paired_table(curves: dict[str, dict[str, list[list[float]]]], epoch: int = 1
                 rows.append([ds, label, len(xa), fmt_paired(xa, xb)])
     return markdown_table(["dataset", f"paired difference after epoch {epoch}", "seeds",
                            "points, mean [95 % CI]"], rows)
+
+
+def stability_table(genotypes: Genotypes) -> str:
+    """Per (dataset, variant): how many distinct genotypes the seeds derived, and their edge agreement.
+
+    Example:
+        >>> from base_dist.space.genotypes import get_genotype
+        >>> g = genotype_to_dict(get_genotype("darts_v2"))
+        >>> "| d | co-adapted | 2 | 1 | 100.0 |" in stability_table({"d": {"co-adapted": [g, g]}})
+        True
+    """
+    rows = []
+    for ds, by_variant in genotypes.items():
+        for v, per_seed in by_variant.items():
+            distinct, agree = genotype_stability([genotype_from_dict(g) for g in per_seed])
+            rows.append([ds, v, len(per_seed), distinct, f"{100 * agree:.1f}"])
+    return markdown_table(["dataset", "variant", "seeds", "distinct genotypes",
+                           "edges chosen by most seeds (%)"], rows)

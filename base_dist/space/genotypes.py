@@ -133,6 +133,37 @@ def average_distributions(samples: Sequence[torch.Tensor]) -> torch.Tensor:
     return torch.stack([s.detach().float().cpu() for s in samples]).mean(0)
 
 
+def _edges(g: Genotype) -> list[tuple[str, int, int, str]]:
+    """``(cell, node, input, op)`` per chosen edge: a node's two edges compared as a set, not by slot."""
+    return [(cell, n // 2, i, op) for cell in ("normal", "reduce") for n, (op, i) in enumerate(getattr(g, cell))]
+
+
+def genotype_stability(genotypes: Sequence[Genotype]) -> tuple[int, float]:
+    """How alike genotypes derived on different seeds are: ``(distinct genotypes, edge agreement)``.
+
+    Edge agreement is the share of all chosen edges that more than half the genotypes choose too
+    (1.0 = every seed derives the same cells).
+
+    Example:
+        >>> a = get_genotype("darts_v2")
+        >>> b = a._replace(normal=[("skip_connect", 0), *a.normal[1:]])
+        >>> n, agree = genotype_stability([a, a, b])
+        >>> n, round(agree, 3)  # b's one swapped edge of 16 is the only minority edge
+        (2, 0.979)
+    """
+    if not genotypes:
+        raise ValueError("genotype_stability needs at least one genotype")
+    edge_sets = [_edges(g) for g in genotypes]
+    counts: dict[tuple[str, int, int, str], int] = {}
+    for edges in edge_sets:
+        for e in set(edges):
+            counts[e] = counts.get(e, 0) + 1
+    chosen = [e for edges in edge_sets for e in edges]
+    majority = sum(counts[e] * 2 > len(genotypes) for e in chosen)
+    distinct = len({tuple(sorted(edges)) for edges in edge_sets})
+    return distinct, majority / len(chosen)
+
+
 # ----------------------------------------------------------------------------- JSON
 def genotype_to_dict(g: Genotype) -> dict[str, Any]:
     """Plain JSON-safe dict: ``{"normal": [["sep_conv_3x3", 0], ...], "normal_concat": [2, ...], ...}``."""

@@ -27,7 +27,7 @@ from typing import Any
 
 from base_dist.config import ExperimentConfig
 from base_dist.data import check_dataset
-from base_dist.space.genotypes import get_genotype
+from base_dist.space.genotypes import Genotype, get_genotype
 from base_dist.space.profiler import Profile, profile_genotype
 from base_dist.track.checkpoint import CHECKPOINT_SUBDIR, CheckpointStore
 from base_dist.track.mlflow_logger import NullTracker, start_tracker
@@ -124,37 +124,8 @@ def train(cfg: ExperimentConfig, run_dir: str | Path, resume: bool = False, stop
         tracker.log_params(cfg)
     status = "FAILED"
     try:
-        if t.workers >= 1:
-            from base_dist.train.ray_train import fit_with_ray
-
-            summary = fit_with_ray(cfg, genotype, run_dir, resume=resume, stop_after=stop_after)
-            for row in summary["history"][summary["resumed_from"]:]:
-                _EpochLogger(cfg, tracker, summary["resumed_from"], progress=False)(row)
-            batch_losses: list[float] = []
-        else:
-            data = load_train_data(cfg)
-            on_epoch = _EpochLogger(cfg, tracker, _resumed_start(run_dir, resume), progress)
-            res = fit(cfg, genotype, data, run_dir, resume=resume, stop_after=stop_after, on_epoch=on_epoch)
-            summary = {"history": res.history, "epochs_done": res.epochs_done, "test_acc": res.test_acc,
-                       "test_loss": res.test_loss, "train_s": res.train_s, "stopped_by_budget": res.stopped_by_budget,
-                       "checkpoint": str(res.checkpoint) if res.checkpoint else None,
-                       "resumed_from": res.resumed_from, "in_channels": data.in_channels,
-                       "num_classes": data.num_classes, "device": str(next(res.net.parameters()).device),
-                       "world_size": 1}
-            batch_losses = res.batch_losses
-        prof = profile_genotype(genotype, channels=t.channels, layers=t.layers, num_classes=summary["num_classes"],
-                                image_size=t.image_size, in_channels=summary["in_channels"], macro=t.macro)
-        metrics = _metrics(cfg, summary, prof, time.perf_counter() - wall0, run_dir)
-        (run_dir / PROFILE_FILE).write_text(json.dumps({**prof.as_dict(), "image_size": t.image_size,
-                                                        "in_channels": summary["in_channels"]}, indent=1) + "\n")
-        metrics["mlflow_model_uri"] = log_network_model(tracker, run_dir, cfg.tracking.registered_model)
-        metrics["mlflow_tracking_uri"] = tracker.tracking_uri
-        (run_dir / METRICS_FILE).write_text(json.dumps(metrics, indent=1) + "\n")
-        final = {"test_acc": metrics["test_acc"], "test_loss": metrics["test_loss"], "params": float(prof.params),
-                 "macs": float(prof.macs), "wall_s": metrics["wall_s"], "train_s": metrics["train_s"]}
-        tracker.log_metrics({k: v for k, v in final.items() if math.isfinite(v)}, step=metrics["epochs_done"])
-        for name in (METRICS_FILE, GENOTYPE_FILE, CONFIG_FILE, PROFILE_FILE):
-            tracker.log_artifact(run_dir / name)
+        summary, batch_losses = _fit(cfg, genotype, run_dir, resume, stop_after, tracker, progress)
+        metrics = _write_results(cfg, genotype, summary, run_dir, tracker, wall0)
         status = "FINISHED"
     except KeyboardInterrupt:
         status = "KILLED"
@@ -165,6 +136,51 @@ def train(cfg: ExperimentConfig, run_dir: str | Path, resume: bool = False, stop
     ckpt = Path(summary["checkpoint"]) if summary.get("checkpoint") else None
     return TrainResult(metrics=metrics, run_dir=run_dir, history=summary["history"], batch_losses=batch_losses,
                        checkpoint=ckpt)
+
+
+def _fit(cfg: ExperimentConfig, genotype: Genotype, run_dir: Path, resume: bool, stop_after: int | None,
+         tracker: NullTracker, progress: bool) -> tuple[dict[str, Any], list[float]]:
+    """Run the loop (Ray Train or in process): the summary ``_metrics`` reads, and the batch losses."""
+    if cfg.train.workers >= 1:
+        from base_dist.train.ray_train import fit_with_ray
+
+        summary = fit_with_ray(cfg, genotype, run_dir, resume=resume, stop_after=stop_after)
+        for row in summary["history"][summary["resumed_from"]:]:  # the workers cannot reach the driver's tracker
+            _EpochLogger(cfg, tracker, summary["resumed_from"], progress=False)(row)
+        return summary, []
+    data = load_train_data(cfg)
+    on_epoch = _EpochLogger(cfg, tracker, _resumed_start(run_dir, resume), progress)
+    res = fit(cfg, genotype, data, run_dir, resume=resume, stop_after=stop_after, on_epoch=on_epoch)
+    summary = {"history": res.history, "epochs_done": res.epochs_done, "test_acc": res.test_acc,
+               "test_loss": res.test_loss, "train_s": res.train_s, "stopped_by_budget": res.stopped_by_budget,
+               "checkpoint": str(res.checkpoint) if res.checkpoint else None,
+               "resumed_from": res.resumed_from, "in_channels": data.in_channels,
+               "num_classes": data.num_classes, "device": str(next(res.net.parameters()).device),
+               "world_size": 1}
+    return summary, res.batch_losses
+
+
+def _write_results(cfg: ExperimentConfig, genotype: Genotype, summary: dict[str, Any], run_dir: Path,
+                   tracker: NullTracker, wall0: float) -> dict[str, Any]:
+    """Profile the network; write and log ``metrics.json``, ``profile.json`` and the MLflow model.
+
+    ``wall0`` is the run's ``perf_counter`` start: its wall time includes the profiling, as it always has.
+    """
+    t = cfg.train
+    prof = profile_genotype(genotype, channels=t.channels, layers=t.layers, num_classes=summary["num_classes"],
+                            image_size=t.image_size, in_channels=summary["in_channels"], macro=t.macro)
+    metrics = _metrics(cfg, summary, prof, time.perf_counter() - wall0, run_dir)
+    (run_dir / PROFILE_FILE).write_text(json.dumps({**prof.as_dict(), "image_size": t.image_size,
+                                                    "in_channels": summary["in_channels"]}, indent=1) + "\n")
+    metrics["mlflow_model_uri"] = log_network_model(tracker, run_dir, cfg.tracking.registered_model)
+    metrics["mlflow_tracking_uri"] = tracker.tracking_uri
+    (run_dir / METRICS_FILE).write_text(json.dumps(metrics, indent=1) + "\n")
+    final = {"test_acc": metrics["test_acc"], "test_loss": metrics["test_loss"], "params": float(prof.params),
+             "macs": float(prof.macs), "wall_s": metrics["wall_s"], "train_s": metrics["train_s"]}
+    tracker.log_metrics({k: v for k, v in final.items() if math.isfinite(v)}, step=metrics["epochs_done"])
+    for name in (METRICS_FILE, GENOTYPE_FILE, CONFIG_FILE, PROFILE_FILE):
+        tracker.log_artifact(run_dir / name)
+    return metrics
 
 
 def _metrics(cfg: ExperimentConfig, summary: dict[str, Any], prof: Profile, wall_s: float,

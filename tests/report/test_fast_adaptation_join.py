@@ -8,11 +8,13 @@ import pytest
 
 from base_dist.errors import UserError
 from base_dist.report.fast_adaptation import join_fast_adaptation, paired_table
+from base_dist.space.genotypes import genotype_to_dict, get_genotype
 
 
-def _run(path, curves, seeds=None):
+def _run(path, curves, seeds=None, genotypes=None):
     seconds = {ds: {v: [1.0] * len(runs) for v, runs in bv.items()} for ds, bv in curves.items()}
-    path.write_text(json.dumps({"curves": curves, "seconds": seconds, **({"seeds": seeds} if seeds else {})}))
+    path.write_text(json.dumps({"curves": curves, "seconds": seconds, **({"seeds": seeds} if seeds else {}),
+                                **({"genotypes": genotypes} if genotypes else {})}))
     return path
 
 
@@ -21,10 +23,25 @@ def test_join_pairs_arms_of_different_runs_seed_by_seed(tmp_path):
     # the new prior's seeds arrive in another order and in two files
     new1 = _run(tmp_path / "n1.json", {"d": {"co-adapted": [[0, .9]]}}, seeds=[1])
     new0 = _run(tmp_path / "n0.json", {"d": {"co-adapted": [[0, .7]]}}, seeds=[0])
-    curves, seconds = join_fast_adaptation([f"{old}:scratch", new1, new0])
-    assert curves == {"d": {"scratch": [[0, .5], [0, .6]], "co-adapted": [[0, .7], [0, .9]]}}
-    assert seconds["d"]["co-adapted"] == [1.0, 1.0]
-    assert "| d | prior - scratch | 2 | +25.0" in paired_table(curves)
+    joined = join_fast_adaptation([f"{old}:scratch", new1, new0])
+    assert joined.curves == {"d": {"scratch": [[0, .5], [0, .6]], "co-adapted": [[0, .7], [0, .9]]}}
+    assert joined.seconds["d"]["co-adapted"] == [1.0, 1.0]
+    assert joined.seeds == {"d": [0, 1]}
+    assert "| d | prior - scratch | 2 | +25.0" in paired_table(joined.curves)
+
+
+def test_join_carries_genotypes_and_its_record_joins_again(tmp_path):
+    a = genotype_to_dict(get_genotype("darts_v2"))
+    b = genotype_to_dict(get_genotype("darts_v1"))
+    old = _run(tmp_path / "old.json", {"d": {"scratch": [[0, .5], [0, .6]]}}, seeds=[4, 7])  # no genotypes: older run
+    new = _run(tmp_path / "new.json", {"d": {"co-adapted": [[0, .7], [0, .9]]}}, seeds=[4, 7],
+               genotypes={"d": {"co-adapted": [a, b]}})
+    joined = join_fast_adaptation([old, new])
+    assert joined.genotypes == {"d": {"co-adapted": [a, b]}}
+    res = joined.write(tmp_path / "all")
+    assert "| d | co-adapted | 2 | 2 |" in res.table  # two seeds, two distinct genotypes
+    again = join_fast_adaptation([tmp_path / "all" / "fast_adaptation.json"])
+    assert (again.curves, again.genotypes, again.seeds) == (joined.curves, joined.genotypes, {"d": [4, 7]})
 
 
 def test_join_refuses_duplicates_and_unpaired_seeds(tmp_path):

@@ -16,6 +16,7 @@ from base_dist.space.genotypes import (
     average_distributions,
     derive_genotype,
     genotype_from_json,
+    genotype_stability,
     genotype_to_json,
     get_genotype,
     parse_darts_genotype,
@@ -55,6 +56,17 @@ def test_derive_from_average_of_samples() -> None:
     avg = average_distributions([a, b])
     g = derive_genotype(avg, avg, ["none", "skip_connect", "sep_conv_3x3"], nodes=1)
     assert g.normal[0] == ("sep_conv_3x3", 1)
+
+
+def test_stability_compares_a_nodes_edges_as_a_set() -> None:
+    g = get_genotype("darts_v2")
+    swapped = g._replace(normal=[g.normal[1], g.normal[0], *g.normal[2:]])  # node 0's two edges, other order
+    assert genotype_stability([g, swapped]) == (1, 1.0)
+    other = g._replace(reduce=[("avg_pool_3x3", 0)] * len(g.reduce))
+    distinct, agree = genotype_stability([g, g, other])
+    assert distinct == 2 and agree == pytest.approx(40 / 48)  # other's 8 reduce edges are the minority
+    with pytest.raises(ValueError):
+        genotype_stability([])
 
 
 def test_json_round_trip(tmp_path: Path) -> None:
