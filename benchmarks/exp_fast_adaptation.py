@@ -82,4 +82,6 @@ def main() -> None:
 
 
 if __name__ == "__main__":
-    main()
+    from base_dist.report.common import script_main
+
+    script_main(main)

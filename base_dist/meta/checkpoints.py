@@ -65,8 +65,12 @@ def space_signature(cfg: ExperimentConfig, W: Mapping[str, Tensor]) -> str:
 
 
 def save_meta_checkpoint(store: CheckpointStore, cfg: ExperimentConfig, rounds_done: int, W: Mapping[str, Tensor],
-                         outer_state: Mapping[str, Tensor], kind: str = "meta-train") -> Path:
+                         outer_state: Mapping[str, Tensor], kind: str = "meta-train",
+                         rng: tuple[Mapping[str, Tensor], Mapping[str, Any]] | None = None) -> Path:
     """Write one checkpoint of ``W`` (with ``cfg``'s space signature), the outer state and the RNG states.
+
+    ``rng`` (tensors, meta) is recorded instead of this process's states: a copy of a checkpoint
+    (a packaged prior) then carries its source's states and is the same bytes however often it is made.
 
     Example:
         >>> import tempfile
@@ -75,10 +79,10 @@ def save_meta_checkpoint(store: CheckpointStore, cfg: ExperimentConfig, rounds_d
         >>> save_meta_checkpoint(store, load_config(None), 3, {"w": torch.zeros(1)}, {}).name
         'ckpt-000003.safetensors'
     """
-    rng_tensors, rng_meta = capture_rng_state()
+    rng_tensors, rng_meta = rng if rng is not None else capture_rng_state()
     meta = {"signature": space_signature(cfg, W), "config": config_to_dict(cfg), "rng": rng_meta, "kind": kind,
             "rounds_done": int(rounds_done)}
-    return store.save(rounds_done, {"W": dict(W), "outer": dict(outer_state), "rng": rng_tensors}, meta)
+    return store.save(rounds_done, {"W": dict(W), "outer": dict(outer_state), "rng": dict(rng_tensors)}, meta)
 
 
 def config_changes(saved: dict[str, Any], cfg: ExperimentConfig) -> list[str]:

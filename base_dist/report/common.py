@@ -10,16 +10,36 @@ from __future__ import annotations
 
 import argparse
 import logging
+import os
 import platform
+import sys
 import time
+import traceback
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 from base_dist.config import ExperimentConfig
+from base_dist.errors import UserError
 from base_dist.track.runtree import RunTree
 
 log = logging.getLogger(__name__)
+
+
+def script_main(main: Callable[[], None]) -> None:
+    """Run an experiment script's ``main`` as the CLI runs a command: bad input is one line and exit 2.
+
+    ``--debug`` (or ``BASE_DIST_DEBUG=1``) keeps the traceback, as in ``base-dist``.
+    """
+    debug = "--debug" in sys.argv or os.environ.get("BASE_DIST_DEBUG") == "1"
+    sys.argv = [a for a in sys.argv if a != "--debug"]
+    try:
+        main()
+    except UserError as exc:
+        if debug:
+            traceback.print_exc()
+        print(f"{Path(sys.argv[0]).name}: error: {exc.cli_message()}", file=sys.stderr)
+        sys.exit(2)
 
 
 def with_seed(cfg: ExperimentConfig, seed: int) -> ExperimentConfig:

@@ -130,6 +130,9 @@ def join_fast_adaptation(paths: list[str | Path]) -> JoinedRuns:
     runs: dict[str, dict[str, dict[int, tuple[list[float], float, dict[str, Any] | None]]]] = {}
     for spec in paths:
         path, _, wanted = str(spec).partition(":")
+        if not Path(path).is_file():
+            raise UserError(f"{path}: no such file; give each run's fast_adaptation.json, as PATH or PATH:variants "
+                            "(a shell glob does not expand with ':variants' after it)")
         data = json.loads(Path(path).read_text())
         for ds, by_variant in data["curves"].items():
             seeds = data.get("seeds")

@@ -18,7 +18,7 @@ from typing import Any
 from base_dist.config import apply_overrides, config_from_dict
 from base_dist.meta.checkpoints import save_meta_checkpoint
 from base_dist.meta.prior import CARD_FILE, PRIOR_FILE, load_posterior
-from base_dist.track.checkpoint import CheckpointStore
+from base_dist.track.checkpoint import CheckpointStore, load_checkpoint
 
 LOCAL_SETTINGS = ["dist.workers=0", "dist.address=null", "tracking.tracking_uri=null", "device=auto"]
 
@@ -29,7 +29,9 @@ def package_prior(checkpoint: str | Path, dest: Path, card: dict[str, Any], sett
     cfg = config_from_dict(apply_overrides(dict(post.config), [*LOCAL_SETTINGS, *settings]), origin="shipped prior")
     dest.mkdir(parents=True, exist_ok=True)
     tmp = dest / "tmp-store"
-    written = save_meta_checkpoint(CheckpointStore(tmp, keep=1), cfg, post.rounds, post.W, {}, kind="meta-train")
+    source = load_checkpoint(post.path)
+    written = save_meta_checkpoint(CheckpointStore(tmp, keep=1), cfg, post.rounds, post.W, {}, kind="meta-train",
+                                   rng=(source.tensors.get("rng", {}), source.meta.get("rng") or {}))
     written.replace(dest / PRIOR_FILE)
     for leftover in tmp.iterdir():
         leftover.unlink()

@@ -22,7 +22,8 @@ from base_dist.config import ExperimentConfig, load_config, save_config
 
 RESULTS_FILE = "results.csv"
 BEST_FILE = "best.yaml"
-FIRST_COLUMNS = ["trial_id", "status", "rounds", "holdout_acc", "holdout_loss", "val_acc", "trial_s"]
+ID_COLUMNS = ["trial_id", "status", "rounds"]  # always shown; the other first columns only when measured
+FIRST_COLUMNS = [*ID_COLUMNS, "holdout_acc", "holdout_loss", "val_acc", "trial_s"]
 ADAPT_COLUMNS = ["adapt_gain", "adapt_acc", "scratch_acc"]  # trials scored by adapting their prior
 
 
@@ -63,11 +64,15 @@ def sort_rows(rows: list[dict[str, Any]], metric: str, mode: str) -> list[dict[s
     """
     def key(r: dict[str, Any]) -> tuple[int, float]:
         v = r.get(metric)
-        if not isinstance(v, (int, float)) or not math.isfinite(v):
+        if not _finite(v):
             return (1, 0.0)
         return (0, -v if mode == "max" else v)
 
     return sorted(rows, key=key)
+
+
+def _finite(v: Any) -> bool:
+    return isinstance(v, (int, float)) and math.isfinite(v)
 
 
 def _fmt(v: Any) -> str:
@@ -90,8 +95,17 @@ def format_table(rows: list[dict[str, Any]], columns: list[str]) -> str:
 
 
 def columns_of(rows: list[dict[str, Any]], param_names: list[str]) -> list[str]:
-    """The table's columns: the fixed ones (and the adaptation scores, if any), the params, then ``error``."""
-    cols = FIRST_COLUMNS + [c for c in ADAPT_COLUMNS if any(c in r for r in rows)] + param_names
+    """The table's columns: the fixed ones (and the adaptation scores, if any), the params, then ``error``.
+
+    A measured column no trial filled (e.g. ``holdout_acc`` in a search scored by adaptation, where
+    trials skip the holdout evaluation) is left out rather than shown as a column of NaN.
+
+    Example:
+        >>> columns_of([{"trial_id": "a", "holdout_acc": float("nan"), "adapt_gain": 0.3}], [])
+        ['trial_id', 'status', 'rounds', 'adapt_gain']
+    """
+    measured = [c for c in FIRST_COLUMNS if c in ID_COLUMNS or any(_finite(r.get(c)) for r in rows)]
+    cols = measured + [c for c in ADAPT_COLUMNS if any(c in r for r in rows)] + param_names
     if any("error" in r for r in rows):
         cols.append("error")
     return cols

@@ -51,3 +51,18 @@ def test_join_refuses_duplicates_and_unpaired_seeds(tmp_path):
     b = _run(tmp_path / "b.json", {"d": {"scratch": [[0, .5]]}}, seeds=[3])
     with pytest.raises(UserError, match="different seeds"):
         join_fast_adaptation([f"{a}:co-adapted", b])
+
+
+def test_a_missing_run_is_one_line_and_exit_2_with_nothing_written(tmp_path):
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    script = Path(__file__).resolve().parents[2] / "benchmarks" / "exp_fast_adaptation.py"
+    out = tmp_path / "joined"
+    proc = subprocess.run([sys.executable, str(script), "--join", f"{tmp_path}/nope.json:scratch", "--run-dir", str(out)],
+                          capture_output=True, text=True, cwd=tmp_path)
+    assert proc.returncode == 2, proc.stderr
+    assert proc.stderr.strip().count("\n") == 0 and "Traceback" not in proc.stderr
+    assert "nope.json: no such file" in proc.stderr
+    assert not out.exists()
