@@ -2,6 +2,10 @@
 
 from __future__ import annotations
 
+import os
+import sys
+import traceback
+
 
 class UserError(Exception):
     """Bad input from the user: a config field, a file, a dataset name.
@@ -35,3 +39,25 @@ class UserError(Exception):
             return self.cli
         return f"--{self.option}: {self}" if self.option else str(self)
 
+
+
+def pop_debug_flag(args: list[str]) -> tuple[bool, list[str]]:
+    """``(debug, args without --debug)``: ``--debug`` anywhere, or ``BASE_DIST_DEBUG=1``, keeps tracebacks.
+
+    Example:
+        >>> pop_debug_flag(["adapt", "--debug", "--prior", "x"])[1]
+        ['adapt', '--prior', 'x']
+    """
+    debug = "--debug" in args or os.environ.get("BASE_DIST_DEBUG") == "1"
+    return debug, [a for a in args if a != "--debug"]
+
+
+def refuse(prog: str, message: str, debug: bool) -> int:
+    """Print bad input's one line (after the traceback when debugging) to stderr; return exit code 2.
+
+    Call it inside the ``except`` block, where the traceback is the current exception's.
+    """
+    if debug:
+        traceback.print_exc()
+    print(f"{prog}: error: {message}", file=sys.stderr)
+    return 2

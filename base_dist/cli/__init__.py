@@ -10,14 +10,13 @@ Example:
 from __future__ import annotations
 
 import importlib
-import os
 import sys
 import traceback
 
 import click
 
 from base_dist import __version__
-from base_dist.errors import UserError
+from base_dist.errors import UserError, pop_debug_flag, refuse
 
 # (CLI name, module under base_dist.cli); imported lazily so `--help` stays fast.
 SUBCOMMANDS = {
@@ -60,9 +59,7 @@ def app() -> None:
 
 def main(argv: list[str] | None = None) -> int:
     """Entry point of the console script; returns the exit code."""
-    args = list(sys.argv[1:] if argv is None else argv)
-    debug = "--debug" in args or os.environ.get("BASE_DIST_DEBUG") == "1"
-    args = [a for a in args if a != "--debug"]
+    debug, args = pop_debug_flag(list(sys.argv[1:] if argv is None else argv))
     try:
         app.main(args=args, prog_name="base-dist", standalone_mode=False)
     except click.exceptions.Exit as exc:
@@ -74,11 +71,8 @@ def main(argv: list[str] | None = None) -> int:
         click.echo("base-dist: interrupted", err=True)
         return 130
     except (UserError, click.ClickException) as exc:
-        if debug:
-            traceback.print_exc()
-        message = exc.format_message() if isinstance(exc, click.ClickException) else exc.cli_message()
-        click.echo(f"base-dist: error: {message}", err=True)
-        return 2
+        return refuse("base-dist", exc.format_message() if isinstance(exc, click.ClickException) else exc.cli_message(),
+                      debug)
     except Exception as exc:  # a bug, not bad input: say so, keep the traceback behind --debug
         if debug:
             traceback.print_exc()

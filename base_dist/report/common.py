@@ -10,17 +10,15 @@ from __future__ import annotations
 
 import argparse
 import logging
-import os
 import platform
 import sys
 import time
-import traceback
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 from base_dist.config import ExperimentConfig
-from base_dist.errors import UserError
+from base_dist.errors import UserError, pop_debug_flag, refuse
 from base_dist.track.runtree import RunTree
 
 log = logging.getLogger(__name__)
@@ -31,15 +29,11 @@ def script_main(main: Callable[[], None]) -> None:
 
     ``--debug`` (or ``BASE_DIST_DEBUG=1``) keeps the traceback, as in ``base-dist``.
     """
-    debug = "--debug" in sys.argv or os.environ.get("BASE_DIST_DEBUG") == "1"
-    sys.argv = [a for a in sys.argv if a != "--debug"]
+    debug, sys.argv[1:] = pop_debug_flag(sys.argv[1:])
     try:
         main()
     except UserError as exc:
-        if debug:
-            traceback.print_exc()
-        print(f"{Path(sys.argv[0]).name}: error: {exc.cli_message()}", file=sys.stderr)
-        sys.exit(2)
+        sys.exit(refuse(Path(sys.argv[0]).name, exc.cli_message(), debug))
 
 
 def with_seed(cfg: ExperimentConfig, seed: int) -> ExperimentConfig:

@@ -53,6 +53,25 @@ class FastAdaptationResult:
     tau: float = 1.0
 
 
+@dataclass
+class FastAdaptationRecord:
+    """What ``fast_adaptation.json`` holds: one run's, or several joined seed by seed (joinable again)."""
+
+    curves: Curves
+    seconds: Seconds
+    genotypes: Genotypes
+    seeds: dict[str, list[int]]  # per dataset, in the order of the curves
+    tau: float | None = None  # the adaptation temperature; a join of runs does not record one
+
+    def write(self, run_dir: Path) -> FastAdaptationResult:
+        """Write ``run_dir/fast_adaptation.json``, then the figures and tables (:func:`summarize_fast_adaptation`)."""
+        run_dir.mkdir(parents=True, exist_ok=True)
+        (run_dir / "fast_adaptation.json").write_text(json.dumps(
+            {"curves": self.curves, "seconds": self.seconds, "seeds": self.seeds, "tau": self.tau,
+             "genotypes": self.genotypes}, indent=1))
+        return summarize_fast_adaptation(self.curves, self.seconds, run_dir, self.genotypes)
+
+
 def adapt_variant(cfg: ExperimentConfig, checkpoint: Path, variant: str,
                   pretrained: Path | None = None) -> tuple[list[float], float, dict[str, Any]]:
     """Held-out accuracy per epoch (epoch 0 first), seconds and derived genotype (as a dict) of one variant.
@@ -108,14 +127,13 @@ def run_fast_adaptation(cfg: ExperimentConfig, checkpoint: Path, *, seeds: list[
                 genotypes[ds][v].append(genotype)
                 log.info("fast adaptation %s seed %d %s: %s (%.0f s)", ds, seed, v,
                          " ".join(f"{100 * a:.1f}" for a in accs), s)
-    (run_dir / "fast_adaptation.json").write_text(json.dumps({"curves": curves, "seconds": seconds, "seeds": seeds,
-                                                              "tau": cfg.adapt.tau, "genotypes": genotypes}, indent=1))
-    res = summarize_fast_adaptation(curves, seconds, run_dir, genotypes)
+    record = FastAdaptationRecord(curves, seconds, genotypes, {ds: list(seeds) for ds in datasets}, cfg.adapt.tau)
+    res = record.write(run_dir)
     res.tau = float(cfg.adapt.tau or 1.0)
     return res
 
 
-def join_fast_adaptation(paths: list[str | Path]) -> JoinedRuns:
+def join_fast_adaptation(paths: list[str | Path]) -> FastAdaptationRecord:
     """Merge the ``fast_adaptation.json`` of several runs, seed by seed.
 
     Runs may split the work by dataset, seed range or variant; ``PATH:v1,v2`` takes only those
@@ -136,7 +154,7 @@ def join_fast_adaptation(paths: list[str | Path]) -> JoinedRuns:
         data = json.loads(Path(path).read_text())
         for ds, by_variant in data["curves"].items():
             seeds = data.get("seeds")
-            seeds = seeds.get(ds) if isinstance(seeds, dict) else seeds  # a joined file lists seeds per dataset
+            seeds = seeds.get(ds) if isinstance(seeds, dict) else seeds  # older files: one list for all datasets
             for v, per_seed in by_variant.items():
                 if wanted and v not in wanted.split(","):
                     continue
@@ -157,25 +175,7 @@ def join_fast_adaptation(paths: list[str | Path]) -> JoinedRuns:
 
     genotypes = {ds: {v: gs for v, gs in bv.items() if None not in gs} for ds, bv in column(2).items()}
     seeds = {ds: sorted(next(iter(bv.values()))) for ds, bv in runs.items()}
-    return JoinedRuns(column(0), column(1), genotypes, seeds)
-
-
-@dataclass
-class JoinedRuns:
-    """Several fast-adaptation runs merged seed by seed (:func:`join_fast_adaptation`)."""
-
-    curves: Curves
-    seconds: Seconds
-    genotypes: Genotypes
-    seeds: dict[str, list[int]]
-
-    def write(self, run_dir: Path) -> FastAdaptationResult:
-        """Summarise into ``run_dir`` and record the join as one ``fast_adaptation.json`` (joinable again)."""
-        run_dir.mkdir(parents=True, exist_ok=True)
-        (run_dir / "fast_adaptation.json").write_text(json.dumps(
-            {"curves": self.curves, "seconds": self.seconds, "genotypes": self.genotypes, "seeds": self.seeds},
-            indent=1))
-        return summarize_fast_adaptation(self.curves, self.seconds, run_dir, self.genotypes)
+    return FastAdaptationRecord(column(0), column(1), genotypes, seeds)
 
 
 def summarize_fast_adaptation(curves: Curves, seconds: Seconds, run_dir: Path,
