@@ -19,11 +19,12 @@ test: install data graphviz
 
 install: $(STAMP)
 
-# Reinstall only when pyproject.toml changes.
+# Reinstall only when pyproject.toml changes. No pip cache: the CUDA build of torch is GBs, and a cached
+# copy beside the installed one once filled a CI disk (exit 28, "No space left on device").
 $(STAMP): pyproject.toml
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
-	$(PY) -m pip install -q --upgrade pip
-	$(PY) -m pip install -q -e '.[dev,tune,export]'
+	$(PY) -m pip install -q --no-cache-dir --upgrade pip
+	$(PY) -m pip install -q --no-cache-dir -e '.[dev,tune,export]'
 	touch $(STAMP)
 
 # Fashion-MNIST and the glyph fonts from Debian's packages; digits ships with scikit-learn.

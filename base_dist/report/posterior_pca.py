@@ -4,8 +4,12 @@ From the meta-train ``W``, the inner loop (``meta.inner_steps`` steps, as in met
 to ``tasks`` tasks of every group: each source at each of its image sizes, plus the unseen
 dataset. Per adapted task ``samples`` posterior draws are recorded for two parameter groups:
 ``weights`` (theta = mu + sigma * eps of the cells' Gaussian weights) and ``architecture``
-(z = the Gumbel-softmax sample of phi, normal and reduction cells). Each group is projected to 2-D
-by PCA (sklearn); separation is the silhouette score of the group labels in that plane.
+(z = the Gumbel-softmax sample of phi, normal and reduction cells), as the paper plots them. Each
+task's posterior mean is recorded once as well: ``weights (mean)`` (mu) and ``architecture (mean)``
+(softmax(phi) per edge), which removes the draw noise (at tau 1 the Gumbel noise of z is far larger
+than the differences between tasks' phi). Each group is projected to 2-D by PCA (sklearn);
+separation is the silhouette score in that plane of the (dataset, image size) labels, and of the
+dataset labels alone (the image sizes of one dataset share its cells).
 
 Example:
     >>> # res = run_posterior_pca(cfg, ckpt, seeds=[0], tasks=4, run_dir=Path("runs/pca"))
@@ -30,17 +34,29 @@ from base_dist.report.tables import fmt_mean_std, markdown_table
 from base_dist.utils import derive_seed, make_generator
 
 log = logging.getLogger(__name__)
-GROUPS = ("weights", "architecture")
+DRAWN = ("weights", "architecture")
+MEANS = ("weights (mean)", "architecture (mean)")
+GROUPS = DRAWN + MEANS
 
 
 @dataclass
 class PcaResult:
-    """Per seed: silhouette per parameter group; the table and figure paths."""
+    """Per group, one value per seed: silhouette of the (dataset, size) labels, of the dataset labels
+    and the variance the 2 PCs explain; the table and figure paths."""
 
     silhouette: dict[str, list[float]]
+    silhouette_dataset: dict[str, list[float]]
     explained: dict[str, list[float]]
     table: str
     figures: list[Path]
+
+
+@dataclass
+class Points:
+    """One parameter group's vectors (rows) with their (dataset, image size) labels."""
+
+    vectors: list[np.ndarray]
+    labels: list[tuple[str, int]]
 
 
 def task_groups(cfg: ExperimentConfig, unseen: str) -> list[tuple[str, int]]:
@@ -66,30 +82,51 @@ def sample_vectors(model: torch.nn.Module, gen: torch.Generator, tau: float) -> 
     with torch.no_grad():
         normal, reduce = model.sample_arch(gen, tau, mode="gumbel")
         arch = torch.cat([normal.weights.reshape(-1), reduce.weights.reshape(-1)])
-        mus, rhos = [], []
-        for m in model._gaussian:
-            mus.append(m.mu.reshape(-1))
-            rhos.append(m.rho.reshape(-1))
-        mu, rho = torch.cat(mus), torch.cat(rhos)
+        mu = _flat(m.mu for m in model._gaussian)
+        rho = _flat(m.rho for m in model._gaussian)
         eps = torch.randn(mu.shape, generator=gen)
         theta = mu + sigma_from_rho(rho, model.cfg.bayes.sigma_param) * eps
     return {"weights": theta.numpy().astype(np.float32), "architecture": arch.numpy().astype(np.float32)}
 
 
-def collect(cfg: ExperimentConfig, post: Posterior, groups: list[tuple[str, int]], tasks: int,
-            samples: int) -> tuple[dict[str, np.ndarray], list[str]]:
-    """Adapt to ``tasks`` tasks per group and stack ``samples`` draws each; returns (matrices, labels).
+def mean_vectors(model: torch.nn.Module) -> dict[str, np.ndarray]:
+    """The posterior's mean per group: the cells' mu, and softmax(phi) per edge (normal + reduce).
 
     Example:
-        >>> # X, labels = collect(cfg, load_posterior(ckpt), [("digits", 16)], tasks=2, samples=2)
+        >>> # v = mean_vectors(model); sorted(v)
+        >>> # ['architecture (mean)', 'weights (mean)']
+    """
+    with torch.no_grad():
+        mu = _flat(m.mu for m in model._gaussian)
+        probs = _flat(torch.softmax(phi, dim=-1) for phi in (model.arch.normal, model.arch.reduce))
+    return {"weights (mean)": mu.numpy().astype(np.float32), "architecture (mean)": probs.numpy().astype(np.float32)}
+
+
+def _flat(tensors) -> torch.Tensor:
+    return torch.cat([t.detach().reshape(-1) for t in tensors])
+
+
+def collect(cfg: ExperimentConfig, post: Posterior, groups: list[tuple[str, int]], tasks: int,
+            samples: int) -> dict[str, Points]:
+    """Adapt to ``tasks`` tasks per group: ``samples`` draws each, and each task's posterior mean.
+
+    Example:
+        >>> # pts = collect(cfg, load_posterior(ckpt), [("digits", 16)], tasks=2, samples=2)
+        >>> # len(pts["weights"].labels), len(pts["weights (mean)"].labels)
+        >>> # (4, 2)
     """
     from base_dist.data import TaskDistribution
     from base_dist.meta.prior import fit_to_target
     from base_dist.meta.schedules import tau_at
     from base_dist.meta.task import run_task
 
-    vecs: dict[str, list[np.ndarray]] = {g: [] for g in GROUPS}
-    labels: list[str] = []
+    points = {g: Points([], []) for g in GROUPS}
+
+    def add(vectors: dict[str, np.ndarray], label: tuple[str, int]) -> None:
+        for g, v in vectors.items():
+            points[g].vectors.append(v)
+            points[g].labels.append(label)
+
     for name, size in groups:
         tcfg = task_cfg(cfg, name, size)
         task_dist = TaskDistribution(tcfg.data, split="meta-train")
@@ -104,29 +141,39 @@ def collect(cfg: ExperimentConfig, post: Posterior, groups: list[tuple[str, int]
             run_task(model, W, first if k == 0 else spec, tcfg, post.rounds, k, tasks=task_dist)
             gen = make_generator(cfg.seed, "pca-sample", name, size, k)
             for _ in range(samples):
-                for g, v in sample_vectors(model, gen, tau).items():
-                    vecs[g].append(v)
-                labels.append(f"{name} {size}px")
+                add(sample_vectors(model, gen, tau), (name, size))
+            add(mean_vectors(model), (name, size))
         log.info("posterior PCA: %s at %d px: %d tasks adapted", name, size, tasks)
-    return {g: np.stack(v) for g, v in vecs.items()}, labels
+    return points
 
 
-def project(X: np.ndarray, labels: list[str]) -> tuple[np.ndarray, float, float]:
-    """PCA to 2-D (sklearn), the explained variance ratio of the 2 PCs, and the silhouette of the labels.
+def project(X: np.ndarray) -> tuple[np.ndarray, float]:
+    """PCA to 2-D (sklearn) and the explained variance ratio of the 2 PCs.
 
     Example:
-        >>> X = np.r_[np.zeros((3, 4)), np.ones((3, 4))] + np.random.default_rng(0).normal(0, .01, (6, 4))
-        >>> xy, ev, sil = project(X, ["a"] * 3 + ["b"] * 3)
-        >>> xy.shape, sil > 0.9
+        >>> xy, ev = project(np.random.default_rng(0).normal(size=(6, 4)))
+        >>> xy.shape, 0 < ev <= 1
         ((6, 2), True)
     """
     from sklearn.decomposition import PCA
-    from sklearn.metrics import silhouette_score
 
     pca = PCA(n_components=2, random_state=0)
     xy = pca.fit_transform(X.astype(np.float64))
-    sil = float(silhouette_score(xy, labels)) if len(set(labels)) > 1 else float("nan")
-    return xy, float(pca.explained_variance_ratio_.sum()), sil
+    return xy, float(pca.explained_variance_ratio_.sum())
+
+
+def silhouette(xy: np.ndarray, labels: list) -> float:
+    """Silhouette score of ``labels`` in the plane (nan with one label).
+
+    Example:
+        >>> xy = np.r_[np.zeros((3, 2)), np.ones((3, 2))] + np.random.default_rng(0).normal(0, .01, (6, 2))
+        >>> silhouette(xy, ["a"] * 3 + ["b"] * 3) > 0.9
+        True
+    """
+    from sklearn.metrics import silhouette_score
+
+    names = [str(lb) for lb in labels]
+    return float(silhouette_score(xy, names)) if len(set(names)) > 1 else float("nan")
 
 
 def run_posterior_pca(cfg: ExperimentConfig, checkpoint: Path, *, seeds: list[int], tasks: int, samples: int,
@@ -138,33 +185,39 @@ def run_posterior_pca(cfg: ExperimentConfig, checkpoint: Path, *, seeds: list[in
     """
     post = load_posterior(checkpoint)
     run_dir.mkdir(parents=True, exist_ok=True)
-    sil: dict[str, list[float]] = {g: [] for g in GROUPS}
-    expl: dict[str, list[float]] = {g: [] for g in GROUPS}
-    figures = []
+    res = PcaResult({g: [] for g in GROUPS}, {g: [] for g in GROUPS}, {g: [] for g in GROUPS}, "", [])
     for seed in seeds:
         c = with_seed(cfg, seed)
-        X, labels = collect(c, post, task_groups(c, unseen), tasks, samples)
+        points = collect(c, post, task_groups(c, unseen), tasks, samples)
         panels = {}
-        for g in GROUPS:
-            xy, ev, s = project(X[g], labels)
-            sil[g].append(s)
-            expl[g].append(ev)
-            panels[f"{g} (PCA, {100 * ev:.0f}% var.)"] = (xy, labels)
-        figures.append(plot_scatter_groups(panels, run_dir / f"posterior_pca_seed{seed}.png",
-                                           f"adapted posteriors, seed {seed}: {tasks} tasks x {samples} draws per group"))
-    table = pca_table(sil, expl, tasks, samples)
-    (run_dir / "table.md").write_text(table)
-    (run_dir / "posterior_pca.json").write_text(json.dumps({"silhouette": sil, "explained": expl, "seeds": seeds}))
-    return PcaResult(silhouette=sil, explained=expl, table=table, figures=figures)
+        for g, pts in points.items():
+            xy, ev = project(np.stack(pts.vectors))
+            res.silhouette[g].append(silhouette(xy, pts.labels))
+            res.silhouette_dataset[g].append(silhouette(xy, [name for name, _ in pts.labels]))
+            res.explained[g].append(ev)
+            panels[f"{g} (PCA, {100 * ev:.0f}% var.)"] = (xy, [f"{name} {size}px" for name, size in pts.labels])
+        res.figures.append(plot_scatter_groups(
+            panels, run_dir / f"posterior_pca_seed{seed}.png",
+            f"adapted posteriors, seed {seed}: {tasks} tasks per group, {samples} draws each (means: one per task)"))
+    res.table = pca_table(res, tasks, samples)
+    (run_dir / "table.md").write_text(res.table)
+    (run_dir / "posterior_pca.json").write_text(json.dumps({
+        "silhouette": res.silhouette, "silhouette_dataset": res.silhouette_dataset, "explained": res.explained,
+        "seeds": seeds}))
+    return res
 
 
-def pca_table(sil: dict[str, list[float]], expl: dict[str, list[float]], tasks: int, samples: int) -> str:
-    """Markdown: per parameter group, silhouette of the dataset clusters and variance explained by 2 PCs.
+def pca_table(res: PcaResult, tasks: int, samples: int) -> str:
+    """Markdown: per parameter group, the silhouettes of the clusters and the variance the 2 PCs explain.
 
     Example:
-        >>> "weights" in pca_table({"weights": [0.5]}, {"weights": [0.9]}, 2, 2)
+        >>> r = PcaResult({"weights": [0.5]}, {"weights": [0.6]}, {"weights": [0.9]}, "", [])
+        >>> "weights" in pca_table(r, 2, 2)
         True
     """
-    rows = [[g, len(sil[g]), tasks, samples, fmt_mean_std(sil[g], 1, 3), fmt_mean_std(expl[g], 100)] for g in sil]
-    return markdown_table(["parameter group", "seeds", "tasks/group", "draws/task", "silhouette (2 PCs)",
+    rows = [[g, len(res.silhouette[g]), tasks, samples if g in DRAWN else "1 (mean)",
+             fmt_mean_std(res.silhouette[g], 1, 3), fmt_mean_std(res.silhouette_dataset[g], 1, 3),
+             fmt_mean_std(res.explained[g], 100)] for g in res.silhouette]
+    return markdown_table(["parameter group", "seeds", "tasks/group", "points/task",
+                           "silhouette, (dataset, size) labels", "silhouette, dataset labels",
                            "variance in 2 PCs (%)"], rows)

@@ -57,7 +57,8 @@ def test_posterior_pca_report(tiny, tmp_path):
     cfg, ckpt = tiny
     res = run_posterior_pca(cfg, ckpt, seeds=[0], tasks=2, samples=2, unseen="digits", run_dir=tmp_path)
     assert (tmp_path / "posterior_pca_seed0.png").is_file()
-    assert set(res.silhouette) == {"weights", "architecture"} and "silhouette" in res.table
+    assert set(res.silhouette) == {"weights", "architecture", "weights (mean)", "architecture (mean)"}
+    assert "silhouette" in res.table and all(len(v) == 1 for v in res.silhouette_dataset.values())
 
 
 def test_search_result_report(tiny, tmp_path):
