@@ -207,8 +207,8 @@ def summarize_fast_adaptation(curves: Curves, seconds: Seconds, run_dir: Path,
     return FastAdaptationResult(curves=curves, seconds=seconds, table=table, figures=figures)
 
 
-def paired_table(curves: Curves, epoch: int = 1) -> str:
-    """Paired differences per seed after ``epoch`` epochs (points, mean and 95 % CI) for :data:`CONTRASTS`.
+def paired_table(curves: Curves) -> str:
+    """Paired differences per seed after every epoch (points, mean and 95 % CI) for :data:`CONTRASTS`.
 
     Example:
         >>> c = {"d": {"co-adapted": [[0.1, 0.6], [0.1, 0.7]], "scratch": [[0.1, 0.5], [0.1, 0.55]]}}
@@ -219,11 +219,13 @@ def paired_table(curves: Curves, epoch: int = 1) -> str:
     for ds, by_variant in curves.items():
         for label, a, b in CONTRASTS:
             if a in by_variant and b in by_variant and by_variant[a]:
-                e = min(epoch, len(by_variant[a][0]) - 1)
-                xa, xb = [r[e] for r in by_variant[a]], [r[e] for r in by_variant[b]]
-                rows.append([ds, label, len(xa), fmt_paired(xa, xb)])
-    return markdown_table(["dataset", f"paired difference after epoch {epoch}", "seeds",
-                           "points, mean [95 % CI]"], rows)
+                epochs = range(1, min(len(by_variant[a][0]), len(by_variant[b][0])))
+                cells = [fmt_paired([r[e] for r in by_variant[a]], [r[e] for r in by_variant[b]]) for e in epochs]
+                rows.append([ds, label, len(by_variant[a]), *cells])
+    width = max((len(r) for r in rows), default=4)
+    return markdown_table(["dataset", "paired difference", "seeds",
+                           *[f"after epoch {e}: points, mean [95 % CI]" for e in range(1, width - 2)]],
+                          [r + [""] * (width - len(r)) for r in rows])
 
 
 def stability_table(genotypes: Genotypes) -> str:
