@@ -14,8 +14,11 @@ export RAY_USAGE_STATS_ENABLED := 0
 demo: install data graphviz
 	$(VENV)/bin/base-dist demo
 
+# Two pytest workers (pytest-xdist): most of a test's wall time is a subprocess or Ray worker importing torch
+# (~4 s each), so one worker leaves a core idle. Each worker is one torch thread (tests/conftest.py).
+TEST_WORKERS ?= 2
 test: install data graphviz
-	$(PY) -m pytest -q $(PYTEST_ARGS)
+	$(PY) -m pytest -q -n $(TEST_WORKERS) $(PYTEST_ARGS)
 
 install: $(STAMP)
 

@@ -15,6 +15,9 @@ CLI = [sys.executable, "-m", "base_dist"]
 
 os.environ.setdefault("MLFLOW_DISABLE_TELEMETRY", "true")
 os.environ.setdefault("RAY_USAGE_STATS_ENABLED", "0")
+# One torch thread in every test process and the processes it starts: the suite runs two pytest workers on
+# two cores (pytest-xdist), and two threads per process under load run 10-50x slower.
+os.environ.setdefault("OMP_NUM_THREADS", "1")
 
 
 def run_cli(*args: str, cwd: Path | None = None, env: dict[str, str] | None = None,
