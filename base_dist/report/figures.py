@@ -60,16 +60,21 @@ def plot_curves(curves: Mapping[str, Sequence[Sequence[float]]], path: str | Pat
 
 
 def plot_scatter_groups(panels: Mapping[str, tuple[np.ndarray, Sequence[str]]], path: str | Path,
-                        title: str | None = None) -> Path:
-    """One scatter per panel (e.g. parameter group) of 2-D points, one colour per label.
+                        title: str | None = None, cols: int | None = None) -> Path:
+    """One scatter per panel (e.g. parameter group) of 2-D points, one colour per label; ``cols`` panels
+    per row (default: all in one row).
 
     Example:
         >>> pts = np.zeros((2, 2)); plot_scatter_groups({"w": (pts, ["a", "b"])}, "/tmp/base-dist-doctest-s.png").suffix
         '.png'
     """
     plt = _plt()
-    fig, axes = plt.subplots(1, len(panels), figsize=(5 * len(panels), 4.2), squeeze=False)
-    for ax, (name, (xy, labels)) in zip(axes[0], panels.items(), strict=True):
+    cols = min(cols or len(panels), len(panels))
+    rows = -(-len(panels) // cols)
+    fig, axes = plt.subplots(rows, cols, figsize=(5 * cols, 4.2 * rows), squeeze=False)
+    for ax in axes.flat[len(panels):]:
+        ax.set_visible(False)
+    for ax, (name, (xy, labels)) in zip(axes.flat[:len(panels)], panels.items(), strict=True):
         for i, lab in enumerate(dict.fromkeys(labels)):
             mask = np.array([lb == lab for lb in labels])
             ax.scatter(xy[mask, 0], xy[mask, 1], s=22, alpha=0.8, label=lab, color=f"C{i}")

@@ -7,7 +7,9 @@ dataset. Per adapted task ``samples`` posterior draws are recorded for two param
 (z = the Gumbel-softmax sample of phi, normal and reduction cells), as the paper plots them. Each
 task's posterior mean is recorded once as well: ``weights (mean)`` (mu) and ``architecture (mean)``
 (softmax(phi) per edge), which removes the draw noise (at tau 1 the Gumbel noise of z is far larger
-than the differences between tasks' phi). Each group is projected to 2-D by PCA (sklearn);
+than the differences between tasks' phi). The ``(unit delta)`` groups are the same means as the
+direction each task moved from the prior, ``(mean - prior) / ||mean - prior||``: a few tasks that move
+far no longer take the first PC by their distance alone. Each group is projected to 2-D by PCA (sklearn);
 separation is the silhouette score in that plane of the (dataset, image size) labels, and of the
 dataset labels alone (the image sizes of one dataset share its cells).
 
@@ -36,7 +38,8 @@ from base_dist.utils import derive_seed, make_generator
 log = logging.getLogger(__name__)
 DRAWN = ("weights", "architecture")
 MEANS = ("weights (mean)", "architecture (mean)")
-GROUPS = DRAWN + MEANS
+UNIT = {g: g.replace("(mean)", "(mean, unit delta)") for g in MEANS}
+GROUPS = DRAWN + MEANS + tuple(UNIT.values())
 
 
 @dataclass
@@ -102,6 +105,22 @@ def mean_vectors(model: torch.nn.Module) -> dict[str, np.ndarray]:
     return {"weights (mean)": mu.numpy().astype(np.float32), "architecture (mean)": probs.numpy().astype(np.float32)}
 
 
+def unit_deltas(means: dict[str, np.ndarray], prior: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
+    """Each mean group's direction from the prior, of unit length (zero where the task did not move).
+
+    Example:
+        >>> d = unit_deltas({"weights (mean)": np.array([3., 4.])}, {"weights (mean)": np.zeros(2)})
+        >>> d["weights (mean, unit delta)"].tolist()
+        [0.6000000238418579, 0.800000011920929]
+    """
+    out = {}
+    for g, v in means.items():
+        d = v.astype(np.float64) - prior[g]
+        n = np.linalg.norm(d)
+        out[UNIT[g]] = (d / n if n > 0 else d).astype(np.float32)
+    return out
+
+
 def _flat(tensors) -> torch.Tensor:
     return torch.cat([t.detach().reshape(-1) for t in tensors])
 
@@ -135,6 +154,7 @@ def collect(cfg: ExperimentConfig, post: Posterior, groups: list[tuple[str, int]
         fitted = fit_to_target(post.W, post.space, tcfg, image_size=size, in_channels=first.channels,
                                n_classes=tcfg.data.n_way)
         model, W = fitted.model, fitted.W
+        prior = mean_vectors(model)  # the model holds W: the prior's means, before any task
         tcfg = tcfg.model_copy(update={"space": fitted.space})
         tau = tau_at(fitted.space.arch, post.rounds)
         for k, spec in enumerate(specs):
@@ -142,7 +162,8 @@ def collect(cfg: ExperimentConfig, post: Posterior, groups: list[tuple[str, int]
             gen = make_generator(cfg.seed, "pca-sample", name, size, k)
             for _ in range(samples):
                 add(sample_vectors(model, gen, tau), (name, size))
-            add(mean_vectors(model), (name, size))
+            means = mean_vectors(model)
+            add(means | unit_deltas(means, prior), (name, size))
         log.info("posterior PCA: %s at %d px: %d tasks adapted", name, size, tasks)
     return points
 
@@ -198,7 +219,8 @@ def run_posterior_pca(cfg: ExperimentConfig, checkpoint: Path, *, seeds: list[in
             panels[f"{g} (PCA, {100 * ev:.0f}% var.)"] = (xy, [f"{name} {size}px" for name, size in pts.labels])
         res.figures.append(plot_scatter_groups(
             panels, run_dir / f"posterior_pca_seed{seed}.png",
-            f"adapted posteriors, seed {seed}: {tasks} tasks per group, {samples} draws each (means: one per task)"))
+            f"adapted posteriors, seed {seed}: {tasks} tasks per group, {samples} draws each (means: one per task)",
+            cols=len(DRAWN)))
     res.table = pca_table(res, tasks, samples)
     (run_dir / "table.md").write_text(res.table)
     (run_dir / "posterior_pca.json").write_text(json.dumps({

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 
+import numpy as np
 import pytest
 import torch
 
@@ -57,8 +58,19 @@ def test_posterior_pca_report(tiny, tmp_path):
     cfg, ckpt = tiny
     res = run_posterior_pca(cfg, ckpt, seeds=[0], tasks=2, samples=2, unseen="digits", run_dir=tmp_path)
     assert (tmp_path / "posterior_pca_seed0.png").is_file()
-    assert set(res.silhouette) == {"weights", "architecture", "weights (mean)", "architecture (mean)"}
+    assert set(res.silhouette) == {"weights", "architecture", "weights (mean)", "architecture (mean)",
+                                   "weights (mean, unit delta)", "architecture (mean, unit delta)"}
     assert "silhouette" in res.table and all(len(v) == 1 for v in res.silhouette_dataset.values())
+
+
+def test_unit_deltas_are_directions_from_the_prior():
+    from base_dist.report.posterior_pca import unit_deltas
+
+    prior = {"weights (mean)": np.array([1.0, 1.0, 1.0]), "architecture (mean)": np.array([0.5, 0.5])}
+    means = {"weights (mean)": np.array([1.0, 3.0, 1.0]), "architecture (mean)": np.array([0.5, 0.5])}
+    d = unit_deltas(means, prior)
+    np.testing.assert_allclose(d["weights (mean, unit delta)"], [0.0, 1.0, 0.0])
+    np.testing.assert_array_equal(d["architecture (mean, unit delta)"], [0.0, 0.0])  # did not move: zero, not nan
 
 
 def test_search_result_report(tiny, tmp_path):
