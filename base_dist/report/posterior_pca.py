@@ -9,7 +9,10 @@ task's posterior mean is recorded once as well: ``weights (mean)`` (mu) and ``ar
 (softmax(phi) per edge), which removes the draw noise (at tau 1 the Gumbel noise of z is far larger
 than the differences between tasks' phi). The ``(unit delta)`` groups are the same means as the
 direction each task moved from the prior, ``(mean - prior) / ||mean - prior||``: a few tasks that move
-far no longer take the first PC by their distance alone. Each group is projected to 2-D by PCA (sklearn);
+far no longer take the first PC by their distance alone. ``head <size>px (mean)`` is the featurization
+head a task at that image size trains (its plain weights), one group per head: the heads are the layers
+that meet each dataset's pixels, and tasks of other sizes never touch them, so a head group holds only
+the tasks of its size. Each group is projected to 2-D by PCA (sklearn);
 separation is the silhouette score in that plane of the (dataset, image size) labels, and of the
 dataset labels alone (the image sizes of one dataset share its cells).
 
@@ -38,8 +41,26 @@ from base_dist.utils import derive_seed, make_generator
 log = logging.getLogger(__name__)
 DRAWN = ("weights", "architecture")
 MEANS = ("weights (mean)", "architecture (mean)")
-UNIT = {g: g.replace("(mean)", "(mean, unit delta)") for g in MEANS}
-GROUPS = DRAWN + MEANS + tuple(UNIT.values())
+
+
+def unit_group(mean_group: str) -> str:
+    """The name of a mean group's unit-delta group.
+
+    Example:
+        >>> unit_group("head 16px (mean)")
+        'head 16px (mean, unit delta)'
+    """
+    return mean_group.replace("(mean)", "(mean, unit delta)")
+
+
+def head_group(image_size: int) -> str:
+    """The mean group of the head for ``image_size``.
+
+    Example:
+        >>> head_group(28)
+        'head 28px (mean)'
+    """
+    return f"head {image_size}px (mean)"
 
 
 @dataclass
@@ -92,17 +113,22 @@ def sample_vectors(model: torch.nn.Module, gen: torch.Generator, tau: float) -> 
     return {"weights": theta.numpy().astype(np.float32), "architecture": arch.numpy().astype(np.float32)}
 
 
-def mean_vectors(model: torch.nn.Module) -> dict[str, np.ndarray]:
-    """The posterior's mean per group: the cells' mu, and softmax(phi) per edge (normal + reduce).
+def mean_vectors(model: torch.nn.Module, in_channels: int, image_size: int) -> dict[str, np.ndarray]:
+    """The posterior's mean per group: the cells' mu, softmax(phi) per edge (normal + reduce), and the
+    weights of the head for ``in_channels`` x ``image_size`` inputs.
 
     Example:
-        >>> # v = mean_vectors(model); sorted(v)
-        >>> # ['architecture (mean)', 'weights (mean)']
+        >>> # v = mean_vectors(model, 1, 16); sorted(v)
+        >>> # ['architecture (mean)', 'head 16px (mean)', 'weights (mean)']
     """
+    from base_dist.space.metanet import head_key
+
     with torch.no_grad():
         mu = _flat(m.mu for m in model._gaussian)
         probs = _flat(torch.softmax(phi, dim=-1) for phi in (model.arch.normal, model.arch.reduce))
-    return {"weights (mean)": mu.numpy().astype(np.float32), "architecture (mean)": probs.numpy().astype(np.float32)}
+        head = _flat(model.heads[head_key(in_channels, image_size)].parameters())
+    return {"weights (mean)": mu.numpy().astype(np.float32), "architecture (mean)": probs.numpy().astype(np.float32),
+            head_group(image_size): head.numpy().astype(np.float32)}
 
 
 def unit_deltas(means: dict[str, np.ndarray], prior: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
@@ -117,8 +143,20 @@ def unit_deltas(means: dict[str, np.ndarray], prior: dict[str, np.ndarray]) -> d
     for g, v in means.items():
         d = v.astype(np.float64) - prior[g]
         n = np.linalg.norm(d)
-        out[UNIT[g]] = (d / n if n > 0 else d).astype(np.float32)
+        out[unit_group(g)] = (d / n if n > 0 else d).astype(np.float32)
     return out
+
+
+def group_order(groups: list[str]) -> list[str]:
+    """Draws, means and unit deltas of the cells and phi, then each head (mean, unit delta) by size.
+
+    Example:
+        >>> group_order(["head 28px (mean)", "weights", "head 16px (mean, unit delta)", "head 16px (mean)"])
+        ['weights', 'head 16px (mean)', 'head 16px (mean, unit delta)', 'head 28px (mean)']
+    """
+    body = [g for g in (*DRAWN, *MEANS, *map(unit_group, MEANS)) if g in groups]
+    heads = [g for g in groups if g not in body]
+    return body + sorted(heads, key=lambda g: (int(g.split()[1].removesuffix("px")), "unit" in g))
 
 
 def _flat(tensors) -> torch.Tensor:
@@ -139,12 +177,13 @@ def collect(cfg: ExperimentConfig, post: Posterior, groups: list[tuple[str, int]
     from base_dist.meta.schedules import tau_at
     from base_dist.meta.task import run_task
 
-    points = {g: Points([], []) for g in GROUPS}
+    points: dict[str, Points] = {}
 
     def add(vectors: dict[str, np.ndarray], label: tuple[str, int]) -> None:
         for g, v in vectors.items():
-            points[g].vectors.append(v)
-            points[g].labels.append(label)
+            pts = points.setdefault(g, Points([], []))
+            pts.vectors.append(v)
+            pts.labels.append(label)
 
     for name, size in groups:
         tcfg = task_cfg(cfg, name, size)
@@ -154,7 +193,7 @@ def collect(cfg: ExperimentConfig, post: Posterior, groups: list[tuple[str, int]
         fitted = fit_to_target(post.W, post.space, tcfg, image_size=size, in_channels=first.channels,
                                n_classes=tcfg.data.n_way)
         model, W = fitted.model, fitted.W
-        prior = mean_vectors(model)  # the model holds W: the prior's means, before any task
+        prior = mean_vectors(model, first.channels, size)  # the model holds W: the prior's means
         tcfg = tcfg.model_copy(update={"space": fitted.space})
         tau = tau_at(fitted.space.arch, post.rounds)
         for k, spec in enumerate(specs):
@@ -162,7 +201,7 @@ def collect(cfg: ExperimentConfig, post: Posterior, groups: list[tuple[str, int]
             gen = make_generator(cfg.seed, "pca-sample", name, size, k)
             for _ in range(samples):
                 add(sample_vectors(model, gen, tau), (name, size))
-            means = mean_vectors(model)
+            means = mean_vectors(model, first.channels, size)
             add(means | unit_deltas(means, prior), (name, size))
         log.info("posterior PCA: %s at %d px: %d tasks adapted", name, size, tasks)
     return points
@@ -206,16 +245,17 @@ def run_posterior_pca(cfg: ExperimentConfig, checkpoint: Path, *, seeds: list[in
     """
     post = load_posterior(checkpoint)
     run_dir.mkdir(parents=True, exist_ok=True)
-    res = PcaResult({g: [] for g in GROUPS}, {g: [] for g in GROUPS}, {g: [] for g in GROUPS}, "", [])
+    res = PcaResult({}, {}, {}, "", [])
     for seed in seeds:
         c = with_seed(cfg, seed)
         points = collect(c, post, task_groups(c, unseen), tasks, samples)
         panels = {}
-        for g, pts in points.items():
+        for g in group_order(list(points)):
+            pts = points[g]
             xy, ev = project(np.stack(pts.vectors))
-            res.silhouette[g].append(silhouette(xy, pts.labels))
-            res.silhouette_dataset[g].append(silhouette(xy, [name for name, _ in pts.labels]))
-            res.explained[g].append(ev)
+            res.silhouette.setdefault(g, []).append(silhouette(xy, pts.labels))
+            res.silhouette_dataset.setdefault(g, []).append(silhouette(xy, [name for name, _ in pts.labels]))
+            res.explained.setdefault(g, []).append(ev)
             panels[f"{g} (PCA, {100 * ev:.0f}% var.)"] = (xy, [f"{name} {size}px" for name, size in pts.labels])
         res.figures.append(plot_scatter_groups(
             panels, run_dir / f"posterior_pca_seed{seed}.png",

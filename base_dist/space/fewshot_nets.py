@@ -145,18 +145,22 @@ def matched_channels(genotype: Genotype | str | Path, target: int, *, in_channel
 
 
 def network_width(network: str | Path | Genotype, in_channels: int, n_way: int, image_size: int, *,
-                  channels: int | None = None, layers: int = GENOTYPE_LAYERS, feature_norm: bool = True) -> int:
-    """The width the network will have: ``channels``, else conv4's 32 filters or the matched genotype width.
+                  channels: int | None = None, layers: int = GENOTYPE_LAYERS, feature_norm: bool = True,
+                  param_ratio: float = 1.0) -> int:
+    """The width the network will have: ``channels``, else conv4's 32 filters or the genotype width whose
+    parameter count is closest to ``param_ratio`` times conv4's (conv4 itself keeps its 32 filters).
 
     Example:
         >>> network_width("conv4", 1, 5, 28), network_width("darts_v2", 1, 5, 28), network_width("darts_v2", 1, 5, 28, channels=4)
         (32, 8, 4)
+        >>> network_width("darts_v2", 1, 5, 28, param_ratio=4.0), network_width("conv4", 1, 5, 28, param_ratio=4.0)
+        (17, 32)
     """
     if channels is not None:
         return channels
     if is_conv4(network):
         return CONV4_FILTERS
-    target = parameter_count(Conv4(in_channels, n_way, max(image_size, CONV4_MIN_IMAGE_SIZE)))
+    target = round(param_ratio * parameter_count(Conv4(in_channels, n_way, max(image_size, CONV4_MIN_IMAGE_SIZE))))
     g = network if isinstance(network, Genotype) else _genotype(network)
     return matched_channels(g, target, in_channels=in_channels, n_way=n_way, layers=layers,
                             feature_norm=feature_norm)
@@ -176,8 +180,9 @@ def network_genotype(network: str | Path | Genotype) -> Genotype | None:
 
 def create_fewshot_network(network: str | Path | Genotype, in_channels: int, n_way: int, image_size: int, *,
                            channels: int | None = None, layers: int = GENOTYPE_LAYERS,
-                           feature_norm: bool = True) -> nn.Module:
-    """``conv4`` or a genotype's network (width ``channels``, else matched to conv4's parameter count).
+                           feature_norm: bool = True, param_ratio: float = 1.0) -> nn.Module:
+    """``conv4`` or a genotype's network (width ``channels``, else matched to ``param_ratio`` x conv4's
+    parameter count).
 
     ``feature_norm`` (genotype networks only): conv4's ending, see :func:`normalize_features`.
 
@@ -187,7 +192,7 @@ def create_fewshot_network(network: str | Path | Genotype, in_channels: int, n_w
         (29077, torch.Size([2, 5]))
     """
     width = network_width(network, in_channels, n_way, image_size, channels=channels, layers=layers,
-                          feature_norm=feature_norm)
+                          feature_norm=feature_norm, param_ratio=param_ratio)
     g = network_genotype(network)
     if g is None:
         return Conv4(in_channels, n_way, image_size, filters=width)

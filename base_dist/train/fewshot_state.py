@@ -42,16 +42,21 @@ def build_fewshot_network(cfg: ExperimentConfig, in_channels: int) -> nn.Module:
     fs = cfg.fewshot
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(derive_seed(cfg.seed, "fewshot-init"))
-        return create_fewshot_network(fs.network, in_channels, fs.n_way, fs.image_size, channels=fs.channels,
-                                      layers=fs.layers, feature_norm=fs.feature_norm)
+        return create_fewshot_network(fs.network, in_channels, fs.n_way, fs.image_size, **_shape(cfg))
+
+
+def _shape(cfg: ExperimentConfig) -> dict[str, Any]:
+    """The settings that size a few-shot network, as :func:`create_fewshot_network` takes them."""
+    fs = cfg.fewshot
+    return {"channels": fs.channels, "layers": fs.layers, "feature_norm": fs.feature_norm,
+            "param_ratio": fs.param_ratio}
 
 
 def describe_network(cfg: ExperimentConfig, net: nn.Module, in_channels: int) -> dict[str, Any]:
     """What the run trains: network name, genotype (if any), width, cells, sizes and parameter count."""
     fs = cfg.fewshot
     g = network_genotype(fs.network)
-    width = network_width(fs.network, in_channels, fs.n_way, fs.image_size, channels=fs.channels, layers=fs.layers,
-                          feature_norm=fs.feature_norm)
+    width = network_width(fs.network, in_channels, fs.n_way, fs.image_size, **_shape(cfg))
     return {"network": fs.network, "genotype": None if g is None else genotype_to_dict(g), "channels": width,
             "layers": None if g is None else fs.layers, "feature_norm": None if g is None else fs.feature_norm,
             "in_channels": in_channels, "n_way": fs.n_way,

@@ -53,13 +53,15 @@ def test_fast_adaptation_pins_one_tau_for_every_variant(tmp_path):
 
 
 def test_posterior_pca_report(tiny, tmp_path):
-    from base_dist.report.posterior_pca import run_posterior_pca
+    from base_dist.report.posterior_pca import run_posterior_pca, task_groups
 
     cfg, ckpt = tiny
     res = run_posterior_pca(cfg, ckpt, seeds=[0], tasks=2, samples=2, unseen="digits", run_dir=tmp_path)
     assert (tmp_path / "posterior_pca_seed0.png").is_file()
+    sizes = {z for _, z in task_groups(cfg, "digits")}
+    heads = {f"head {z}px (mean{u})" for z in sizes for u in ("", ", unit delta")}
     assert set(res.silhouette) == {"weights", "architecture", "weights (mean)", "architecture (mean)",
-                                   "weights (mean, unit delta)", "architecture (mean, unit delta)"}
+                                   "weights (mean, unit delta)", "architecture (mean, unit delta)"} | heads
     assert "silhouette" in res.table and all(len(v) == 1 for v in res.silhouette_dataset.values())
 
 

@@ -48,6 +48,13 @@ def test_genotype_network_matches_conv4_parameter_count():
     assert g(torch.zeros(2, 1, 28, 28)).shape == (2, 5)
 
 
+def test_param_ratio_scales_the_genotype_network_and_leaves_conv4_alone():
+    conv4 = parameter_count(create_fewshot_network("conv4", 1, 5, 16, param_ratio=4.0))
+    assert conv4 == parameter_count(create_fewshot_network("conv4", 1, 5, 16))
+    wide = parameter_count(create_fewshot_network("darts_v2", 1, 5, 16, layers=3, param_ratio=4.0))
+    assert abs(wide - 4 * conv4) / (4 * conv4) < 0.05
+
+
 def test_bad_networks_are_one_line_errors():
     with pytest.raises(UserError, match="at least 16 px"):
         create_fewshot_network("conv4", 1, 5, 8)
