@@ -287,13 +287,15 @@ class FewshotConfig(Section):
     source: str = Field("glyphs", description="a source with a fixed class split: glyphs, omniglot, mini-imagenet")
     root: Path | None = Field(None, strict=False, description="the source's root; else data.root")
     image_size: ImageSize = 28
-    network: str = Field("conv4", description="conv4 (MAML's 4-conv net), a genotype name or a genotype file")
+    network: str = Field("conv4", description="conv4 (MAML's 4-conv net), conv4-wide (its filters matched to "
+                         "param_ratio x its parameters), a genotype name or a genotype file")
     channels: int | None = Field(None, ge=1, le=MAX_CHANNELS, description="conv4 filters (None: 32) or the "
                                  "genotype network's width (None: matched to conv4's parameter count)")
     layers: int = Field(4, ge=1, le=MAX_LAYERS, description="cells of a genotype network")
-    param_ratio: float = Field(1.0, gt=0, le=100, description="a genotype network without `channels` gets the "
-                               "width whose parameter count is closest to this many times conv4's (conv4 keeps "
-                               "32 filters); 1 = matched size, the paper's BASE networks had ~12x MAML's")
+    param_ratio: float = Field(1.0, gt=0, le=100, description="a genotype or conv4-wide network without "
+                               "`channels` gets the width whose parameter count is closest to this many times "
+                               "conv4's (conv4 keeps 32 filters); 1 = matched size, the paper's BASE networks had "
+                               "~12x MAML's")
     feature_norm: bool = Field(True, description="genotype networks end in BatchNorm-ReLU before the global "
                                "pooling and BatchNorm after it, as conv4's blocks end in BatchNorm-ReLU; "
                                "without it their pooled features are so large that MAML's inner step "

@@ -26,7 +26,8 @@ def main() -> None:
     ap = experiment_parser(__doc__, "fewshot", seeds=3)
     ap.set_defaults(config="jobs/configs/fewshot.yaml")
     ap.add_argument("--shots", type=int, nargs="+", default=[1, 5])
-    ap.add_argument("--arms", nargs="+", default=None, help="subset of base-gumbel base-softmax darts_v2 conv4")
+    ap.add_argument("--arms", nargs="+", default=None, help="subset of base-gumbel base-softmax darts_v2 conv4 "
+                    "(default: all four), or conv4-wide: conv4 at fewshot.param_ratio x its parameters")
     ap.add_argument("--rows", type=Path, nargs="+", default=None, help="summarise these rows files, run nothing")
     ap.add_argument("--seed-list", type=int, nargs="+", default=None, help="these seeds instead of 0..--seeds-1")
     ap.add_argument("--set", dest="overrides", action="append", default=[], help="config override, e.g. "
@@ -46,7 +47,7 @@ def main() -> None:
     wall = f"summarised from {len(rows)} runs" if args.rows else f"{(time.perf_counter() - t0) / 60:.1f} min"
     table = fewshot_table(rows)
     pairs = [(arm, "conv4") for arm in ("base-gumbel", "base-softmax", "darts_v2")]
-    pairs += [(arm, "darts_v2") for arm in ("base-gumbel", "base-softmax")]
+    pairs += [(arm, ref) for ref in ("darts_v2", "conv4-wide") for arm in ("base-gumbel", "base-softmax")]
     paired = "\n".join(line for arm, ref in pairs if (line := paired_against(rows, arm, ref)))
     domain = (f"meta-train on {fs.source}, test on {fs.eval_source}" if fs.eval_source else
               f"{fs.source} (held-out classes)")

@@ -23,6 +23,7 @@ from typing import Any
 
 from base_dist.config import ExperimentConfig, apply_overrides, config_from_dict, config_to_dict
 from base_dist.distributed import create_trainer
+from base_dist.errors import UserError
 from base_dist.meta.fewshot import ARCH_MODES, search_config
 from base_dist.report.tables import fmt_paired, markdown_table
 from base_dist.train.fewshot import fewshot_train
@@ -30,6 +31,7 @@ from base_dist.train.fewshot_eval import evaluate_split, mean_ci95
 
 log = logging.getLogger(__name__)
 BASELINES = ("darts_v2", "conv4")
+WIDE_CONTROL = "conv4-wide"  # conv4 at the cell networks' param_ratio; only when asked (at ratio 1 it is conv4)
 ROWS_FILE = "fewshot-rows.json"
 
 
@@ -59,12 +61,15 @@ def run_fewshot_experiment(cfg: ExperimentConfig, *, seeds: list[int], shots: li
                            arms: tuple[str, ...] | None = None) -> list[dict[str, Any]]:
     """Every arm for every (K, seed); one row each (written to ``run_dir/fewshot-rows.json`` as it goes)."""
     rows: list[dict[str, Any]] = []
-    wanted = arms or (*(f"base-{m}" for m in ARCH_MODES), *BASELINES)
+    known = (*(f"base-{m}" for m in ARCH_MODES), *BASELINES)
+    wanted = arms or known
+    if unknown := [a for a in wanted if a not in (*known, WIDE_CONTROL)]:
+        raise UserError(f"unknown few-shot arm(s) {', '.join(unknown)}: pick from {', '.join((*known, WIDE_CONTROL))}")
     for k in shots:
         for seed in seeds:
             c = _with(cfg, f"seed={seed}", f"fewshot.k_shot={k}")
             where = run_dir / f"{k}shot" / f"seed{seed}"
-            networks: dict[str, tuple[str, float]] = {b: (b, 0.0) for b in BASELINES}
+            networks: dict[str, tuple[str, float]] = {b: (b, 0.0) for b in (*BASELINES, WIDE_CONTROL)}
             for mode in ARCH_MODES:
                 if f"base-{mode}" in wanted:
                     genotype, secs = search(c, mode, where / f"search-{mode}")

@@ -4,6 +4,9 @@
   2x2 max-pool, then a linear classifier over the flattened map (28 px: 32 x 1 x 1 features,
   28,485 parameters for 1 channel and 5 ways). Max-pooling is MAML's Mini-ImageNet variant (its
   Omniglot net strides instead); PyTorch's default initialisation.
+- ``conv4-wide``: the same network with the filter count whose parameter count is closest to
+  ``param_ratio`` times conv4's (64 filters at ratio 4): the control that asks whether a cell
+  network's lead comes from its cells or from its extra parameters. At ratio 1 it is conv4.
 - a genotype (registry name, file or :class:`Genotype`): the CIFAR-style full network of
   :func:`base_dist.space.network.create_network` with ``layers`` cells (default 4) and, unless given,
   the width whose parameter count is closest to the 4-conv's (darts_v2: 8 channels, 29,077).
@@ -28,6 +31,7 @@ Example:
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
 
 import torch
@@ -38,6 +42,7 @@ from base_dist.space.genotypes import Genotype, get_genotype
 from base_dist.space.network import Network, create_network
 
 CONV4 = "conv4"
+CONV4_WIDE = "conv4-wide"
 CONV4_FILTERS = 32
 CONV4_MIN_IMAGE_SIZE = 16  # four 2x2 pools: below 16 px the last map is empty
 GENOTYPE_LAYERS = 4
@@ -134,9 +139,15 @@ def matched_channels(genotype: Genotype | str | Path, target: int, *, in_channel
         8
     """
     g = genotype if isinstance(genotype, Genotype) else get_genotype(genotype)
+    return _closest_width(lambda c: parameter_count(_genotype_network(g, in_channels, n_way, c, layers, feature_norm)),
+                          target)
+
+
+def _closest_width(count: Callable[[int], int], target: int) -> int:
+    """The width ``c`` whose ``count(c)`` (parameters, growing with ``c``) is closest to ``target`` (ties: the narrower)."""
     best, best_gap = 1, None
     for c in range(1, MAX_MATCHED_CHANNELS + 1):  # the count grows with the width: stop once past target
-        n = parameter_count(_genotype_network(g, in_channels, n_way, c, layers, feature_norm))
+        n = count(c)
         if best_gap is None or abs(n - target) < best_gap:
             best, best_gap = c, abs(n - target)
         if n >= target:
@@ -147,28 +158,31 @@ def matched_channels(genotype: Genotype | str | Path, target: int, *, in_channel
 def network_width(network: str | Path | Genotype, in_channels: int, n_way: int, image_size: int, *,
                   channels: int | None = None, layers: int = GENOTYPE_LAYERS, feature_norm: bool = True,
                   param_ratio: float = 1.0) -> int:
-    """The width the network will have: ``channels``, else conv4's 32 filters or the genotype width whose
-    parameter count is closest to ``param_ratio`` times conv4's (conv4 itself keeps its 32 filters).
+    """The width the network will have: ``channels``, else conv4's 32 filters, or the width (conv4-wide's
+    filters, a genotype's channels) whose parameter count is closest to ``param_ratio`` times conv4's.
 
     Example:
         >>> network_width("conv4", 1, 5, 28), network_width("darts_v2", 1, 5, 28), network_width("darts_v2", 1, 5, 28, channels=4)
         (32, 8, 4)
-        >>> network_width("darts_v2", 1, 5, 28, param_ratio=4.0), network_width("conv4", 1, 5, 28, param_ratio=4.0)
-        (17, 32)
+        >>> [network_width(n, 1, 5, 28, param_ratio=4.0) for n in ("darts_v2", "conv4", "conv4-wide")]
+        [17, 32, 64]
     """
     if channels is not None:
         return channels
-    if is_conv4(network):
+    if network == CONV4:
         return CONV4_FILTERS
-    target = round(param_ratio * parameter_count(Conv4(in_channels, n_way, max(image_size, CONV4_MIN_IMAGE_SIZE))))
+    size = max(image_size, CONV4_MIN_IMAGE_SIZE)
+    target = round(param_ratio * parameter_count(Conv4(in_channels, n_way, size)))
+    if network == CONV4_WIDE:
+        return _closest_width(lambda f: parameter_count(Conv4(in_channels, n_way, size, filters=f)), target)
     g = network if isinstance(network, Genotype) else _genotype(network)
     return matched_channels(g, target, in_channels=in_channels, n_way=n_way, layers=layers,
                             feature_norm=feature_norm)
 
 
 def is_conv4(network: str | Path | Genotype) -> bool:
-    """Whether ``network`` names MAML's 4-conv network rather than a genotype."""
-    return isinstance(network, str) and network == CONV4
+    """Whether ``network`` names MAML's 4-conv network (``conv4`` or ``conv4-wide``) rather than a genotype."""
+    return isinstance(network, str) and network in (CONV4, CONV4_WIDE)
 
 
 def network_genotype(network: str | Path | Genotype) -> Genotype | None:
@@ -181,8 +195,7 @@ def network_genotype(network: str | Path | Genotype) -> Genotype | None:
 def create_fewshot_network(network: str | Path | Genotype, in_channels: int, n_way: int, image_size: int, *,
                            channels: int | None = None, layers: int = GENOTYPE_LAYERS,
                            feature_norm: bool = True, param_ratio: float = 1.0) -> nn.Module:
-    """``conv4`` or a genotype's network (width ``channels``, else matched to ``param_ratio`` x conv4's
-    parameter count).
+    """``conv4``, ``conv4-wide`` or a genotype's network (width: :func:`network_width`).
 
     ``feature_norm`` (genotype networks only): conv4's ending, see :func:`normalize_features`.
 

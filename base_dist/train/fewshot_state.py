@@ -26,7 +26,13 @@ from torch import nn
 
 from base_dist.config import ExperimentConfig, config_from_dict, config_to_dict
 from base_dist.errors import UserError
-from base_dist.space.fewshot_nets import create_fewshot_network, network_genotype, network_width, parameter_count
+from base_dist.space.fewshot_nets import (
+    create_fewshot_network,
+    is_conv4,
+    network_genotype,
+    network_width,
+    parameter_count,
+)
 from base_dist.space.genotypes import genotype_to_dict
 from base_dist.track.checkpoint import CheckpointStore
 from base_dist.train.checkpoints import load_run_checkpoint
@@ -71,7 +77,7 @@ def fewshot_signature(description: dict[str, Any], net: nn.Module) -> str:
         16
     """
     h = hashlib.blake2b(digest_size=8)
-    h.update(json.dumps({k: v for k, v in description.items() if k != "network" or v == "conv4"},
+    h.update(json.dumps({k: v for k, v in description.items() if k != "network" or is_conv4(v)},
                         sort_keys=True).encode())  # a genotype file may move: its contents count, not its path
     for name, value in net.state_dict().items():
         h.update(f"{name}:{tuple(value.shape)};".encode())

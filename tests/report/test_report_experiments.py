@@ -152,3 +152,14 @@ def test_experiment_with_mlflow_is_one_run_tree(tmp_path, monkeypatch):
     exp = stages["fast-adaptation"]
     assert exp.data.tags["input.prior.run_id"] == stages["meta-train"].info.run_id
     assert {"fast_adaptation_digits.png", "table.md"} <= {a.path for a in client.list_artifacts(exp.info.run_id)}
+
+
+def test_fewshot_experiment_refuses_an_unknown_arm_before_running(tmp_path):
+    from base_dist.errors import UserError
+    from base_dist.report.fewshot import run_fewshot_experiment
+    from tests.conftest import CONFIGS
+
+    cfg = load_config(CONFIGS / "fewshot.yaml")
+    with pytest.raises(UserError, match="unknown few-shot arm.*conv4-wide"):
+        run_fewshot_experiment(cfg, seeds=[0], shots=[5], run_dir=tmp_path / "fs", arms=("conv4", "conv8"))
+    assert not (tmp_path / "fs").exists()

@@ -11,6 +11,7 @@ from base_dist.space.fewshot_nets import (
     Conv4,
     create_fewshot_network,
     matched_channels,
+    network_genotype,
     network_width,
     parameter_count,
 )
@@ -53,6 +54,13 @@ def test_param_ratio_scales_the_genotype_network_and_leaves_conv4_alone():
     assert conv4 == parameter_count(create_fewshot_network("conv4", 1, 5, 16))
     wide = parameter_count(create_fewshot_network("darts_v2", 1, 5, 16, layers=3, param_ratio=4.0))
     assert abs(wide - 4 * conv4) / (4 * conv4) < 0.05
+
+
+def test_conv4_wide_is_conv4_at_the_param_ratio():
+    assert parameter_count(create_fewshot_network("conv4-wide", 1, 5, 16)) == 28485  # ratio 1: conv4 itself
+    wide = create_fewshot_network("conv4-wide", 1, 5, 16, param_ratio=4.0)
+    assert wide.classifier.in_features == 64 and parameter_count(wide) == 112261  # 3.94x, the closest width
+    assert network_genotype("conv4-wide") is None
 
 
 def test_bad_networks_are_one_line_errors():
