@@ -72,7 +72,8 @@ def main() -> None:
 
     ckpt, res = run_experiment(cfg, args, "fast-adaptation", experiment)
     wall = time.perf_counter() - t0
-    budget = (f"config `{args.config}`, checkpoint `{ckpt}`; {args.seeds} seeds; {args.epochs} adaptation epochs "
+    sets_line = f" with {' '.join(args.overrides)}" if args.overrides else ""
+    budget = (f"config `{args.config}`{sets_line}, checkpoint `{ckpt}`; {args.seeds} seeds; {args.epochs} adaptation epochs "
               f"at tau {res.tau:g}; "
               f"train subset {args.max_train_images or 'all'} images, held-out {args.max_val_images or 'all'}; "
               f"{wall / 60:.1f} min wall on {machine_line()}")

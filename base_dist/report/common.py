@@ -139,15 +139,18 @@ def experiment_parser(doc: str, name: str, seeds: int = 3) -> argparse.ArgumentP
     ap.add_argument("--results-md", type=Path, default=RESULTS_MD)
     ap.add_argument("--mlflow", action="store_true",
                     help="log one MLflow run tree (parent + stages) to --run-dir/mlflow.db")
+    ap.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE",
+                    help="config override, applied after the script's own (repeatable), e.g. adapt.lr_arch=3")
     return ap
 
 
 def experiment_config(args: argparse.Namespace, overrides: list[str]) -> ExperimentConfig:
-    """One torch thread, plain log lines, no MLflow; the config with ``overrides`` (and ``--meta-rounds``).
+    """One torch thread, plain log lines, no MLflow; the config with ``overrides``, ``--meta-rounds``, then ``--set``.
 
     Example:
-        >>> experiment_config(experiment_parser("x", "d").parse_args([]), []).tracking.mlflow
-        False
+        >>> args = experiment_parser("x", "d").parse_args(["--set", "adapt.lr_arch=3"])
+        >>> c = experiment_config(args, ["adapt.lr_arch=2"]); c.tracking.mlflow, c.adapt.lr_arch
+        (False, 3.0)
     """
     import torch
 
@@ -158,7 +161,7 @@ def experiment_config(args: argparse.Namespace, overrides: list[str]) -> Experim
     sets = ["tracking.mlflow=false", "dist.torch_threads=1", *overrides]
     if args.meta_rounds:
         sets.append(f"meta.rounds={args.meta_rounds}")
-    return load_config(args.config, sets)
+    return load_config(args.config, [*sets, *args.overrides])
 
 
 def given_overrides(args: argparse.Namespace, keys: dict[str, str]) -> list[str]:
