@@ -22,6 +22,7 @@ def main() -> None:
     from base_dist.report.common import (
         experiment_config,
         experiment_parser,
+        experiment_seeds,
         given_overrides,
         machine_line,
         publish_section,
@@ -39,7 +40,6 @@ def main() -> None:
     ap.add_argument("--pretrained", default=None,
                     help="add the plain-pretraining arm: a pretrain checkpoint, or 'auto' to pretrain here for "
                          "the prior's budget (its rounds x tasks x inner steps SGD steps)")
-    ap.add_argument("--seed-offset", type=int, default=0, help="first seed (run seed ranges in parallel)")
     ap.add_argument("--variants", default=None, help="comma list of arms to run (default: all): co-adapted, "
                     "frozen-arch, scratch, pretrained")
     ap.add_argument("--join", nargs="+", default=None, metavar="PATH[:VARIANTS]",
@@ -58,7 +58,7 @@ def main() -> None:
         "max_train_images": "adapt.max_train_images", "max_val_images": "adapt.max_val_images", "tau": "adapt.tau"})]
     cfg = experiment_config(args, sets)
     t0 = time.perf_counter()
-    seeds = list(range(args.seed_offset, args.seed_offset + args.seeds))
+    seeds = experiment_seeds(args)
 
     def experiment(prior: Path) -> object:
         pretrained = args.pretrained
@@ -73,7 +73,7 @@ def main() -> None:
     ckpt, res = run_experiment(cfg, args, "fast-adaptation", experiment)
     wall = time.perf_counter() - t0
     sets_line = f" with {' '.join(args.overrides)}" if args.overrides else ""
-    budget = (f"config `{args.config}`{sets_line}, checkpoint `{ckpt}`; {args.seeds} seeds; {args.epochs} adaptation epochs "
+    budget = (f"config `{args.config}`{sets_line}, checkpoint `{ckpt}`; {len(seeds)} seeds; {args.epochs} adaptation epochs "
               f"at tau {res.tau:g}; "
               f"train subset {args.max_train_images or 'all'} images, held-out {args.max_val_images or 'all'}; "
               f"{wall / 60:.1f} min wall on {machine_line()}")

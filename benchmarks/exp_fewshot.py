@@ -20,7 +20,13 @@ os.environ.setdefault("OMP_NUM_THREADS", "1")
 
 
 def main() -> None:
-    from base_dist.report.common import experiment_config, experiment_parser, machine_line, publish_section
+    from base_dist.report.common import (
+        experiment_config,
+        experiment_parser,
+        experiment_seeds,
+        machine_line,
+        publish_section,
+    )
     from base_dist.report.fewshot import fewshot_table, paired_against, run_fewshot_experiment
 
     ap = experiment_parser(__doc__, "fewshot", seeds=3)
@@ -29,7 +35,6 @@ def main() -> None:
     ap.add_argument("--arms", nargs="+", default=None, help="subset of base-gumbel base-softmax darts_v2 conv4 "
                     "(default: all four), or conv4-wide: conv4 at fewshot.param_ratio x its parameters")
     ap.add_argument("--rows", type=Path, nargs="+", default=None, help="summarise these rows files, run nothing")
-    ap.add_argument("--seed-list", type=int, nargs="+", default=None, help="these seeds instead of 0..--seeds-1")
     ap.add_argument("--section", default="fewshot", help="docs/results.md section to rewrite")
     ap.add_argument("--no-publish", action="store_true", help="do not touch docs/results.md")
     args = ap.parse_args()
@@ -39,7 +44,7 @@ def main() -> None:
         rows = [r for p in args.rows for r in json.loads(p.read_text())]
     else:
         args.run_dir.mkdir(parents=True, exist_ok=True)
-        rows = run_fewshot_experiment(cfg, seeds=args.seed_list or list(range(args.seeds)), shots=args.shots, run_dir=args.run_dir,
+        rows = run_fewshot_experiment(cfg, seeds=experiment_seeds(args), shots=args.shots, run_dir=args.run_dir,
                                       arms=tuple(args.arms) if args.arms else None)
     fs = cfg.fewshot
     wall = f"summarised from {len(rows)} runs" if args.rows else f"{(time.perf_counter() - t0) / 60:.1f} min"

@@ -1,7 +1,9 @@
 """Experiment (b), paper Fig. 3: PCA of adapted posteriors (sampled weights, sampled architectures).
 
-Writes posterior_pca_seed<k>.png, table.md and posterior_pca.json into --run-dir and updates the
-"posterior-pca" section of docs/results.md.
+Writes posterior_pca_seed<k>.png, vectors_seed<k>.npz, table.md and posterior_pca.json into --run-dir
+and updates the "posterior-pca" section of docs/results.md. A seed whose vectors are already in --run-dir
+(same config, prior and counts) is not adapted again: run seed lanes in parallel into one --run-dir
+(--seed-list 0 2, --seed-list 1 3), then summarise them all with --seeds 4.
 
 Example:
     OMP_NUM_THREADS=1 .venv/bin/python benchmarks/exp_posterior_pca.py \
@@ -20,6 +22,7 @@ def main() -> None:
     from base_dist.report.common import (
         experiment_config,
         experiment_parser,
+        experiment_seeds,
         given_overrides,
         machine_line,
         publish_section,
@@ -34,16 +37,18 @@ def main() -> None:
     ap.add_argument("--unseen", default="digits", help="the unseen dataset")
     args = ap.parse_args()
     cfg = experiment_config(args, given_overrides(args, {"inner_steps": "meta.inner_steps"}))
+    seeds = experiment_seeds(args)
     t0 = time.perf_counter()
     ckpt, res = run_experiment(cfg, args, "posterior-pca", lambda prior: run_posterior_pca(
-        cfg, prior, seeds=list(range(args.seeds)), tasks=args.tasks, samples=args.samples, unseen=args.unseen,
+        cfg, prior, seeds=seeds, tasks=args.tasks, samples=args.samples, unseen=args.unseen,
         run_dir=args.run_dir))
     wall = time.perf_counter() - t0
-    budget = (f"config `{args.config}`, checkpoint `{ckpt}`; {args.seeds} seeds; {args.tasks} tasks per group x "
+    budget = (f"config `{args.config}`, checkpoint `{ckpt}`; {len(seeds)} seed(s) ({', '.join(map(str, seeds))}); {args.tasks} tasks per group x "
               f"{args.samples} draws; {cfg.meta.inner_steps} inner steps; {wall / 60:.1f} min wall on {machine_line()}")
     body = (f"Budget: {budget}.\n\nSilhouette of the (dataset, image size) clusters in the 2-D PCA plane "
             f"(1 = separated, 0 = overlapping), mean ± std over seeds; figures: "
-            f"{', '.join(str(p) for p in res.figures)}.\n\n{res.table}")
+            f"{', '.join(str(p) for p in res.figures)}.\n\n{res.table}\n\nSilhouette of the dataset labels when only the "
+            f"first n tasks of every group are projected (the PCA refitted on each subset):\n\n{res.by_tasks_table}")
     publish_section(args, "posterior-pca", "(b) Posterior PCA (paper Fig. 3)", body, res.table)
 
 

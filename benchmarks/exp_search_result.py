@@ -22,6 +22,7 @@ def main() -> None:
     from base_dist.report.common import (
         experiment_config,
         experiment_parser,
+        experiment_seeds,
         given_overrides,
         machine_line,
         publish_section,
@@ -39,11 +40,8 @@ def main() -> None:
     ap.add_argument("--max-train-images", type=int, default=None, help="retraining train subset")
     ap.add_argument("--adapt-epochs", type=int, default=1)
     ap.add_argument("--adapt-images", type=int, default=None, help="adaptation train subset")
-    ap.add_argument("--seed-list", default=None,
-                    help="comma list of seeds to run (overrides --seeds; e.g. one process per core into one "
-                         "--run-dir, then a final run with --seeds N summarises them without retraining)")
     args = ap.parse_args()
-    seeds = [int(s) for s in args.seed_list.split(",")] if args.seed_list else list(range(args.seeds))
+    seeds = experiment_seeds(args)  # one process per seed into one --run-dir, then --seeds N summarises them
     sets = [f"adapt.epochs={args.adapt_epochs}", f"adapt.image_size={args.image_size}",
             f"train.image_size={args.image_size}", f"train.epochs={args.epochs}", f"train.channels={args.channels}",
             f"train.layers={args.layers}", "data.augment.cutout=0"]

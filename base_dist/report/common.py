@@ -133,7 +133,10 @@ def experiment_parser(doc: str, name: str, seeds: int = 3) -> argparse.ArgumentP
     ap = argparse.ArgumentParser(description=doc, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--config", default="jobs/configs/demo.yaml")
     ap.add_argument("--checkpoint", default=None, help="meta-train run dir/checkpoint (else meta-train first)")
-    ap.add_argument("--seeds", type=int, default=seeds)
+    ap.add_argument("--seeds", type=int, default=seeds, help="run seeds --seed-offset .. --seed-offset + N - 1")
+    ap.add_argument("--seed-offset", type=int, default=0, help="first seed (run seed ranges in parallel)")
+    ap.add_argument("--seed-list", nargs="+", default=None, metavar="SEED",
+                    help="exactly these seeds (space or comma separated), instead of --seeds/--seed-offset")
     ap.add_argument("--meta-rounds", type=int, default=None, help="rounds when meta-training here")
     ap.add_argument("--run-dir", type=Path, default=Path(f"runs/exp-{name}-{time.strftime('%Y%m%d-%H%M%S')}"))
     ap.add_argument("--results-md", type=Path, default=RESULTS_MD)
@@ -142,6 +145,29 @@ def experiment_parser(doc: str, name: str, seeds: int = 3) -> argparse.ArgumentP
     ap.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE",
                     help="config override, applied after the script's own (repeatable), e.g. adapt.lr_arch=3")
     return ap
+
+
+def experiment_seeds(args: argparse.Namespace) -> list[int]:
+    """The seeds a script runs: ``--seed-list``, else ``--seeds`` of them from ``--seed-offset``.
+
+    Example:
+        >>> ap = experiment_parser("x", "d")
+        >>> experiment_seeds(ap.parse_args(["--seeds", "2", "--seed-offset", "5"]))
+        [5, 6]
+        >>> experiment_seeds(ap.parse_args(["--seed-list", "0,2", "7"]))
+        [0, 2, 7]
+    """
+    if args.seed_list is None:
+        return list(range(args.seed_offset, args.seed_offset + args.seeds))
+    if args.seed_offset:
+        raise UserError("--seed-list and --seed-offset both given: pass one of them")
+    try:
+        seeds = [int(s) for item in args.seed_list for s in item.split(",") if s]
+    except ValueError:
+        raise UserError(f"--seed-list {' '.join(args.seed_list)}: seeds are integers, e.g. --seed-list 0 2") from None
+    if not seeds or len(set(seeds)) != len(seeds):
+        raise UserError(f"--seed-list {' '.join(args.seed_list)}: give each seed once, e.g. --seed-list 0 2")
+    return seeds
 
 
 def experiment_config(args: argparse.Namespace, overrides: list[str]) -> ExperimentConfig:

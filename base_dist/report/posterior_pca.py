@@ -24,13 +24,15 @@ from __future__ import annotations
 
 import json
 import logging
-from dataclasses import dataclass
+import os
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
 import torch
 
 from base_dist.config import ExperimentConfig
+from base_dist.errors import UserError
 from base_dist.meta.prior import Posterior, load_posterior
 from base_dist.report.common import with_seed
 from base_dist.report.derive import task_cfg
@@ -66,21 +68,27 @@ def head_group(image_size: int) -> str:
 @dataclass
 class PcaResult:
     """Per group, one value per seed: silhouette of the (dataset, size) labels, of the dataset labels
-    and the variance the 2 PCs explain; the table and figure paths."""
+    and the variance the 2 PCs explain; the silhouette of the dataset labels when only the first ``n``
+    tasks of every group are projected (``by_tasks[group][n]``, one value per seed); the tables and
+    figure paths."""
 
     silhouette: dict[str, list[float]]
     silhouette_dataset: dict[str, list[float]]
     explained: dict[str, list[float]]
     table: str
     figures: list[Path]
+    by_tasks: dict[str, dict[int, list[float]]] = field(default_factory=dict)
+    by_tasks_table: str = ""
 
 
 @dataclass
 class Points:
-    """One parameter group's vectors (rows) with their (dataset, image size) labels."""
+    """One parameter group's vectors (rows) with their (dataset, image size) labels and task index
+    within their group (tasks are drawn in the same order whatever the number of tasks)."""
 
     vectors: list[np.ndarray]
     labels: list[tuple[str, int]]
+    tasks: list[int] = field(default_factory=list)
 
 
 def task_groups(cfg: ExperimentConfig, unseen: str) -> list[tuple[str, int]]:
@@ -179,11 +187,12 @@ def collect(cfg: ExperimentConfig, post: Posterior, groups: list[tuple[str, int]
 
     points: dict[str, Points] = {}
 
-    def add(vectors: dict[str, np.ndarray], label: tuple[str, int]) -> None:
+    def add(vectors: dict[str, np.ndarray], label: tuple[str, int], task: int) -> None:
         for g, v in vectors.items():
             pts = points.setdefault(g, Points([], []))
             pts.vectors.append(v)
             pts.labels.append(label)
+            pts.tasks.append(task)
 
     for name, size in groups:
         tcfg = task_cfg(cfg, name, size)
@@ -200,11 +209,97 @@ def collect(cfg: ExperimentConfig, post: Posterior, groups: list[tuple[str, int]
             run_task(model, W, first if k == 0 else spec, tcfg, post.rounds, k, tasks=task_dist)
             gen = make_generator(cfg.seed, "pca-sample", name, size, k)
             for _ in range(samples):
-                add(sample_vectors(model, gen, tau), (name, size))
+                add(sample_vectors(model, gen, tau), (name, size), k)
             means = mean_vectors(model, first.channels, size)
-            add(means | unit_deltas(means, prior), (name, size))
+            add(means | unit_deltas(means, prior), (name, size), k)
         log.info("posterior PCA: %s at %d px: %d tasks adapted", name, size, tasks)
     return points
+
+
+def vectors_key(cfg: ExperimentConfig, checkpoint: Path, groups: list[tuple[str, int]], tasks: int,
+                samples: int) -> str:
+    """What a seed's saved vectors depend on: the config (with its seed), the prior, the groups, the counts.
+
+    Example:
+        >>> from base_dist.config import load_config
+        >>> c = load_config("jobs/configs/tiny.yaml")
+        >>> vectors_key(c, Path("p"), [("digits", 16)], 2, 1) == vectors_key(c, Path("p"), [("digits", 16)], 2, 2)
+        False
+    """
+    from base_dist.config import config_to_dict
+
+    return json.dumps({"config": config_to_dict(cfg), "checkpoint": str(checkpoint), "groups": groups,
+                       "tasks": tasks, "samples": samples}, sort_keys=True)
+
+
+def save_points(points: dict[str, Points], key: str, path: Path) -> None:
+    """Write one seed's vectors, labels and task indices (npz, atomically) under ``key``."""
+    arrays: dict[str, np.ndarray] = {"key": np.array(key), "groups": np.array(list(points))}
+    for i, pts in enumerate(points.values()):
+        arrays[f"vectors{i}"] = np.stack(pts.vectors)
+        arrays[f"names{i}"] = np.array([name for name, _ in pts.labels])
+        arrays[f"sizes{i}"] = np.array([size for _, size in pts.labels])
+        arrays[f"tasks{i}"] = np.array(pts.tasks)
+    tmp = path.with_name(path.name + ".tmp.npz")  # a killed run must not leave a half-written cache
+    np.savez(tmp, **arrays)
+    os.replace(tmp, path)
+
+
+def load_points(path: Path, key: str) -> dict[str, Points] | None:
+    """The vectors ``save_points`` wrote under ``key``; None when there are none. Vectors of another
+    setting are refused, so a rerun into the same run directory never mixes or overwrites them."""
+    if not path.is_file():
+        return None
+    with np.load(path) as z:
+        if str(z["key"]) != key:
+            raise UserError(f"{path} holds posterior vectors of another config, prior or task count: "
+                            "use a new --run-dir")
+        return {str(g): Points(list(z[f"vectors{i}"]),
+                               list(zip(z[f"names{i}"].tolist(), z[f"sizes{i}"].tolist(), strict=True)),
+                               z[f"tasks{i}"].tolist()) for i, g in enumerate(z["groups"])}
+
+
+def seed_points(cfg: ExperimentConfig, checkpoint: Path, post: Posterior, unseen: str, tasks: int, samples: int,
+                run_dir: Path) -> dict[str, Points]:
+    """One seed's points: read from ``vectors_seed<k>.npz`` in ``run_dir`` when a run with the same
+    setting saved them (parallel seed lanes share one run directory, and a summary re-adapts nothing),
+    else collected and saved there."""
+    groups = task_groups(cfg, unseen)
+    path = run_dir / f"vectors_seed{cfg.seed}.npz"
+    key = vectors_key(cfg, checkpoint, groups, tasks, samples)
+    points = load_points(path, key)
+    if points is None:
+        points = collect(cfg, post, groups, tasks, samples)
+        save_points(points, key, path)
+    else:
+        log.info("posterior PCA: seed %d read from %s", cfg.seed, path)
+    return points
+
+
+def task_counts(tasks: int) -> list[int]:
+    """The nested task counts scored: 2, 4, 8, ... below ``tasks``, and ``tasks``.
+
+    Example:
+        >>> task_counts(16), task_counts(6)
+        ([2, 4, 8, 16], [2, 4, 6])
+    """
+    out, n = [], 2
+    while n < tasks:
+        out.append(n)
+        n *= 2
+    return [*out, tasks] if tasks >= 2 else out
+
+
+def first_tasks(pts: Points, n: int) -> Points:
+    """The rows of the first ``n`` tasks of every group.
+
+    Example:
+        >>> p = Points([np.zeros(1)] * 4, [("a", 1)] * 4, [0, 1, 2, 0])
+        >>> first_tasks(p, 2).tasks
+        [0, 1, 0]
+    """
+    keep = [i for i, t in enumerate(pts.tasks) if t < n]
+    return Points([pts.vectors[i] for i in keep], [pts.labels[i] for i in keep], [pts.tasks[i] for i in keep])
 
 
 def project(X: np.ndarray) -> tuple[np.ndarray, float]:
@@ -248,10 +343,14 @@ def run_posterior_pca(cfg: ExperimentConfig, checkpoint: Path, *, seeds: list[in
     res = PcaResult({}, {}, {}, "", [])
     for seed in seeds:
         c = with_seed(cfg, seed)
-        points = collect(c, post, task_groups(c, unseen), tasks, samples)
+        points = seed_points(c, checkpoint, post, unseen, tasks, samples, run_dir)
         panels = {}
         for g in group_order(list(points)):
             pts = points[g]
+            for n in task_counts(tasks):
+                sub = first_tasks(pts, n)
+                score = silhouette(project(np.stack(sub.vectors))[0], [name for name, _ in sub.labels])
+                res.by_tasks.setdefault(g, {}).setdefault(n, []).append(score)
             xy, ev = project(np.stack(pts.vectors))
             res.silhouette.setdefault(g, []).append(silhouette(xy, pts.labels))
             res.silhouette_dataset.setdefault(g, []).append(silhouette(xy, [name for name, _ in pts.labels]))
@@ -262,10 +361,11 @@ def run_posterior_pca(cfg: ExperimentConfig, checkpoint: Path, *, seeds: list[in
             f"adapted posteriors, seed {seed}: {tasks} tasks per group, {samples} draws each (means: one per task)",
             cols=len(DRAWN)))
     res.table = pca_table(res, tasks, samples)
-    (run_dir / "table.md").write_text(res.table)
+    res.by_tasks_table = by_tasks_table(res)
+    (run_dir / "table.md").write_text(f"{res.table}\n\n{res.by_tasks_table}")
     (run_dir / "posterior_pca.json").write_text(json.dumps({
         "silhouette": res.silhouette, "silhouette_dataset": res.silhouette_dataset, "explained": res.explained,
-        "seeds": seeds}))
+        "silhouette_dataset_by_tasks": res.by_tasks, "seeds": seeds}))
     return res
 
 
@@ -283,3 +383,17 @@ def pca_table(res: PcaResult, tasks: int, samples: int) -> str:
     return markdown_table(["parameter group", "seeds", "tasks/group", "points/task",
                            "silhouette, (dataset, size) labels", "silhouette, dataset labels",
                            "variance in 2 PCs (%)"], rows)
+
+
+def by_tasks_table(res: PcaResult) -> str:
+    """Markdown: per parameter group, the dataset silhouette when the first n tasks of every group are
+    projected, one column per n (PCA is refitted on each subset).
+
+    Example:
+        >>> r = PcaResult({}, {}, {}, "", [], by_tasks={"weights (mean)": {2: [0.1], 4: [0.3]}})
+        >>> print(by_tasks_table(r).splitlines()[0])
+        | parameter group | 2 tasks/group | 4 tasks/group |
+    """
+    counts = sorted({n for per_n in res.by_tasks.values() for n in per_n})
+    rows = [[g, *(fmt_mean_std(per_n.get(n, []), 1, 3) for n in counts)] for g, per_n in res.by_tasks.items()]
+    return markdown_table(["parameter group", *(f"{n} tasks/group" for n in counts)], rows)
