@@ -63,6 +63,39 @@ def test_posterior_pca_report(tiny, tmp_path):
     assert set(res.silhouette) == {"weights", "architecture", "weights (mean)", "architecture (mean)",
                                    "weights (mean, unit delta)", "architecture (mean, unit delta)"} | heads
     assert "silhouette" in res.table and all(len(v) == 1 for v in res.silhouette_dataset.values())
+    assert res.by_tasks["weights (mean)"][2] == res.silhouette_dataset["weights (mean)"]  # all tasks: the same plane
+
+
+def test_posterior_pca_reuses_saved_vectors_and_refuses_others(tiny, tmp_path, monkeypatch):
+    from base_dist.errors import UserError
+    from base_dist.report import posterior_pca
+
+    cfg, ckpt = tiny
+    first = posterior_pca.run_posterior_pca(cfg, ckpt, seeds=[0], tasks=2, samples=1, unseen="digits",
+                                            run_dir=tmp_path)
+
+    def no_adaptation(*args, **kwargs):
+        raise AssertionError("a saved seed was adapted again")
+
+    monkeypatch.setattr(posterior_pca, "collect", no_adaptation)
+    again = posterior_pca.run_posterior_pca(cfg, ckpt, seeds=[0], tasks=2, samples=1, unseen="digits",
+                                            run_dir=tmp_path)
+    assert again.silhouette == first.silhouette and again.explained == first.explained
+    saved = (tmp_path / "vectors_seed0.npz").read_bytes()
+    with pytest.raises(UserError, match="another config"):  # 3 tasks are not the saved 2
+        posterior_pca.run_posterior_pca(cfg, ckpt, seeds=[0], tasks=3, samples=1, unseen="digits", run_dir=tmp_path)
+    assert (tmp_path / "vectors_seed0.npz").read_bytes() == saved
+
+
+def test_experiment_seeds_refuses_a_mixed_or_bad_selection():
+    from base_dist.errors import UserError
+    from base_dist.report.common import experiment_parser, experiment_seeds
+
+    ap = experiment_parser("x", "d")
+    for argv in (["--seed-list", "1", "--seed-offset", "2"], ["--seed-list", "a"], ["--seed-list", "1,1"]):
+        with pytest.raises(UserError, match="--seed-list"):
+            experiment_seeds(ap.parse_args(argv))
+    assert experiment_seeds(ap.parse_args([])) == [0, 1, 2]
 
 
 def test_unit_deltas_are_directions_from_the_prior():
