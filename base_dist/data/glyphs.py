@@ -114,6 +114,17 @@ class GlyphSet:
     scripts: list[str]
     fonts: list[str] = field(default_factory=list)
 
+    def fingerprint(self) -> str:
+        """The first 16 hex digits of the pixels' sha256. The cache key hashes only the inputs (parameters,
+        font files); this also changes when the renderer (Pillow, FreeType) draws the same fonts differently.
+
+        Example:
+            >>> g = GlyphSet(np.zeros((2, 1, 2, 2), np.uint8), np.array([0, 1]), ["a", "b"], ["x", "x"])
+            >>> g.fingerprint()
+            'af5570f5a1810b7a'
+        """
+        return hashlib.sha256(np.ascontiguousarray(self.images).tobytes()).hexdigest()[:16]
+
     def class_split(self, split: str) -> tuple[int, ...]:
         """Class indices of ``meta-train``, ``val`` or ``holdout`` (by script)."""
         def split_of(script: str) -> str:
@@ -229,6 +240,16 @@ def build_glyphs(params: GlyphParams = GlyphParams(), fonts: list[Path] | None =
 
 def cache_path(cache_dir: Path, params: GlyphParams, fonts: list[Path]) -> Path:
     return cache_dir / f"glyphs-{params.key(fonts)}.npz"
+
+
+def cached_glyphs_line(cache_dir: Path, params: GlyphParams = GlyphParams()) -> str | None:
+    """``glyphs <cache key>, images sha256 <fingerprint>`` of the set cached for this machine's fonts, None when
+    none is cached (nothing is built): results name the exact glyph set they were measured on, since
+    another machine's fonts make another set."""
+    path = cache_path(cache_dir, params, available_fonts())
+    if not path.is_file():
+        return None
+    return f"glyphs {params.key(available_fonts())}, images sha256 {load_glyphs(cache_dir, params).fingerprint()}"
 
 
 def load_glyphs(cache_dir: Path, params: GlyphParams = GlyphParams()) -> GlyphSet:

@@ -117,8 +117,12 @@ def machine_line() -> str:
 
     import torch
 
+    from base_dist.data.glyphs import cached_glyphs_line
+    from base_dist.data.sources.glyphs import glyph_cache_dir
+
+    glyphs = cached_glyphs_line(glyph_cache_dir())
     return (f"{platform.machine()} CPU, {os.cpu_count()} cores visible, torch {torch.__version__}, "
-            f"{torch.get_num_threads()} torch thread(s)")
+            f"{torch.get_num_threads()} torch thread(s)" + (f"; {glyphs}" if glyphs else ""))
 
 
 def experiment_parser(doc: str, name: str, seeds: int = 3) -> argparse.ArgumentParser:

@@ -50,7 +50,11 @@ def test_class_splits_are_disjoint_and_by_script(small):
 
 
 def test_cache_round_trip(tmp_path):
+    from base_dist.data.glyphs import cached_glyphs_line
+
+    assert cached_glyphs_line(tmp_path, SMALL) is None  # nothing cached: nothing is built to name it
     built = load_glyphs(tmp_path, SMALL)
+    assert cached_glyphs_line(tmp_path, SMALL).endswith(f"images sha256 {built.fingerprint()}")
     assert len(list(tmp_path.glob("glyphs-*.npz"))) == 1
     cached = load_glyphs(tmp_path, SMALL)
     assert np.array_equal(cached.images, built.images) and cached.scripts == built.scripts
