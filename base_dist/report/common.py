@@ -106,8 +106,25 @@ def run_experiment(cfg: ExperimentConfig, args: argparse.Namespace, name: str,
     return prior, res
 
 
+def cpu_model() -> str:
+    """The CPU's model name (``/proc/cpuinfo``; the platform's processor string elsewhere).
+
+    Example:
+        >>> isinstance(cpu_model(), str)
+        True
+    """
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor() or "unknown"
+
+
 def machine_line() -> str:
-    """A short description of this machine for result labels.
+    """A short description of this machine for result labels: the CPU model and the kernels torch
+    picked for it (float results, and so trained networks, differ between them), and the glyph set.
 
     Example:
         >>> "CPU" in machine_line()
@@ -121,7 +138,8 @@ def machine_line() -> str:
     from base_dist.data.sources.glyphs import glyph_cache_dir
 
     glyphs = cached_glyphs_line(glyph_cache_dir())
-    return (f"{platform.machine()} CPU, {os.cpu_count()} cores visible, torch {torch.__version__}, "
+    return (f"{platform.machine()} CPU ({cpu_model()}, {torch.backends.cpu.get_cpu_capability()} kernels), "
+            f"{os.cpu_count()} cores visible, torch {torch.__version__}, "
             f"{torch.get_num_threads()} torch thread(s)" + (f"; {glyphs}" if glyphs else ""))
 
 
