@@ -243,13 +243,13 @@ def cache_path(cache_dir: Path, params: GlyphParams, fonts: list[Path]) -> Path:
 
 
 def cached_glyphs_line(cache_dir: Path, params: GlyphParams = GlyphParams()) -> str | None:
-    """``glyphs <cache key>, images sha256 <fingerprint>`` of the set cached for this machine's fonts, None when
+    """``glyphs-<cache key>, images sha256 <fingerprint>`` of the set cached for this machine's fonts, None when
     none is cached (nothing is built): results name the exact glyph set they were measured on, since
     another machine's fonts make another set."""
     path = cache_path(cache_dir, params, available_fonts())
     if not path.is_file():
         return None
-    return f"glyphs {params.key(available_fonts())}, images sha256 {load_glyphs(cache_dir, params).fingerprint()}"
+    return f"{path.stem}, images sha256 {load_glyphs(cache_dir, params).fingerprint()}"
 
 
 def load_glyphs(cache_dir: Path, params: GlyphParams = GlyphParams()) -> GlyphSet:
