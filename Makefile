@@ -31,7 +31,7 @@ $(STAMP): pyproject.toml
 	touch $(STAMP)
 
 # Fashion-MNIST and the glyph fonts from Debian's packages; digits ships with scikit-learn.
-# The glyph set (base_dist/data/glyphs.py) is rendered once into its cache (seconds).
+# The glyph sets (base_dist/data/glyphs.py: standard and strong) are rendered once into their cache (seconds).
 data:
 	@missing=""; \
 	if [ ! -f "$(FMNIST)" ] && [ -z "$$BASE_DIST_DATA" ]; then missing="dataset-fashion-mnist"; fi; \
@@ -43,7 +43,7 @@ data:
 	else \
 	  echo "data: missing Debian packages; run: sudo apt-get install $$missing"; exit 2; \
 	fi
-	@$(PY) -c "from base_dist.data import create_source; print('data: glyphs', create_source('glyphs').num_classes, 'classes')"
+	@$(PY) -c "from base_dist.data import create_source as s; print('data: glyphs', s('glyphs').num_classes, 'classes,', s('glyphs-hard').num_classes, 'hard')"
 
 # Graphviz's dot draws the cell diagrams (without it they fall back to matplotlib).
 graphviz:

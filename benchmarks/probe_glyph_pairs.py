@@ -17,53 +17,38 @@ from math import comb
 
 os.environ.setdefault("OMP_NUM_THREADS", "1")
 
-SIZE = 16
-MIN_SWAPS = 10
-CHUNK = 2048
-
-
-def nearest_labels(x, labels):
-    """Each row's nearest other row's label (cosine of mean-centred rows)."""
-    import torch
-
-    x = x - x.mean(1, keepdim=True)
-    x = x / x.norm(dim=1, keepdim=True).clamp_min(1e-8)
-    out = []
-    for start in range(0, len(x), CHUNK):
-        sim = x[start:start + CHUNK] @ x.T
-        rows = torch.arange(sim.shape[0])
-        sim[rows, rows + start] = -2.0  # leave the image itself out
-        out.append(labels[sim.argmax(1).numpy()])
-    return out
 
 
 def probe_split(glyphs, split: str) -> str:
     import numpy as np
-    import torch
 
-    classes = list(glyphs.class_split(split))
-    idx = np.concatenate([np.flatnonzero(glyphs.labels == c) for c in classes])
-    images = torch.tensor(glyphs.images[idx], dtype=torch.float32)
-    x = torch.nn.functional.interpolate(images, size=SIZE, mode="area").reshape(len(idx), -1)
-    y = glyphs.labels[idx]
-    nearest = np.concatenate(nearest_labels(x, y))
-    swaps = Counter(tuple(sorted((int(a), int(b)))) for a, b in zip(y, nearest, strict=True) if a != b)
-    pairs = [p for p, n in swaps.items() if n >= MIN_SWAPS]
+    from base_dist.data.glyphs import MIN_SWAPS, near_identical_pairs, nearest_labels
+
+    classes = glyphs.class_split(split)
+    keep = np.isin(glyphs.labels, classes)
+    y = glyphs.labels[keep]
+    error = np.mean(nearest_labels(glyphs.images[keep], y) != y)
+    pairs = near_identical_pairs(glyphs, classes)
     by_script = Counter(glyphs.scripts[a] if glyphs.scripts[a] == glyphs.scripts[b] else "cross" for a, b in pairs)
     in_task = len(pairs) * comb(5, 2) / comb(len(classes), 2)  # chance a 5-way task holds one (small counts)
     return (f"{split}: {len(classes)} classes, {len(pairs)} pairs swapping >= {MIN_SWAPS} of 40 images "
-            f"{dict(sorted(by_script.items()))}; 1-NN error {100 * np.mean(nearest != y):.1f} %; "
+            f"{dict(sorted(by_script.items()))}; 1-NN error {100 * error:.1f} %; "
             f"a 5-way task holds such a pair {100 * in_task:.2f} % of the time")
 
 
 def main() -> None:
+    import argparse
+
     import torch
 
-    from base_dist.data.glyphs import load_glyphs
+    from base_dist.data.glyphs import DISTORTIONS, GlyphParams, load_glyphs
     from base_dist.data.sources.glyphs import glyph_cache_dir
 
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--distortion", choices=list(DISTORTIONS), default="standard", help="which rendering to probe")
+    args = ap.parse_args()
     torch.set_num_threads(1)
-    glyphs = load_glyphs(glyph_cache_dir())
+    glyphs = load_glyphs(glyph_cache_dir(), GlyphParams(distortion=args.distortion))
     for split in ("meta-train", "val", "holdout"):
         print(probe_split(glyphs, split))
 

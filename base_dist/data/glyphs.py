@@ -23,7 +23,8 @@ import hashlib
 import json
 import math
 import unicodedata
-from dataclasses import asdict, dataclass, field
+from collections import Counter
+from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 
 import numpy as np
@@ -86,6 +87,36 @@ SPLITS = ("meta-train", "val", "holdout")
 
 
 @dataclass(frozen=True)
+class Distortion:
+    """Ranges of the seeded per-image distortion; each image draws :attr:`uniforms` values in [0, 1)."""
+
+    rotation_deg: float  # full range, centred on 0
+    shear: float  # full range, centred on 0
+    scale_min: float
+    scale_span: float
+    shift: float  # full range of the shift, as a fraction of the image size
+    max_stroke: int  # extra stroke width in pixels, 0..max_stroke
+    clutter_lines: int = 0  # random line segments drawn over the glyph
+    cutout: float = 0.0  # side of a square erased from the image, as a fraction of its size (0: none)
+    noise: float = 0.0  # standard deviation of additive Gaussian pixel noise (0-255 scale)
+
+    @property
+    def uniforms(self) -> int:
+        return 7 + 5 * self.clutter_lines + (2 if self.cutout else 0)
+
+
+DISTORTIONS = {
+    # The set every result before 2026-12-04 used (its pixels are unchanged).
+    "standard": Distortion(rotation_deg=30.0, shear=0.4, scale_min=0.85, scale_span=0.25, shift=0.12, max_stroke=1),
+    # Off the 5-shot ceiling: wider affine ranges, two distractor strokes, an erased square and pixel noise;
+    # near-identical classes of the standard rendering are dropped first (:func:`near_identical_pairs`).
+    "strong": Distortion(rotation_deg=60.0, shear=0.6, scale_min=0.65, scale_span=0.45, shift=0.24, max_stroke=2,
+                         clutter_lines=2, cutout=0.35, noise=20.0),
+}
+MIN_SWAPS = 10  # a class pair is near-identical when this many of its 2 x 20 images have the other as 1-NN
+
+
+@dataclass(frozen=True)
 class GlyphParams:
     """What the set depends on (besides the fonts): its cache key."""
 
@@ -96,12 +127,21 @@ class GlyphParams:
     seed: int = 0
     scripts: tuple[str, ...] = tuple(SCRIPTS)
     version: int = 1  # bump when the rendering changes
+    distortion: str = "standard"  # a key of DISTORTIONS
 
     def key(self, fonts: list[Path]) -> str:
         """Hash of the parameters and of the fonts' *contents* (another package version is another set)."""
         digests = [hashlib.blake2b(f.read_bytes(), digest_size=8).hexdigest() for f in fonts]
-        blob = json.dumps({**asdict(self), "fonts": digests}, sort_keys=True).encode()
+        fields = asdict(self)
+        if self.distortion == "standard":
+            del fields["distortion"]  # the standard set keeps the key it had before the field existed
+        blob = json.dumps({**fields, "fonts": digests}, sort_keys=True).encode()
         return hashlib.blake2b(blob, digest_size=6).hexdigest()
+
+    def stem(self, fonts: list[Path]) -> str:
+        """The cache file's name without ``.npz``: ``glyphs-<key>`` or ``glyphs-<distortion>-<key>``."""
+        kind = "" if self.distortion == "standard" else f"{self.distortion}-"
+        return f"glyphs-{kind}{self.key(fonts)}"
 
 
 @dataclass
@@ -159,23 +199,26 @@ def _letters(script: str) -> list[int]:
             if unicodedata.category(chr(c)).startswith("L")]
 
 
-def _render(char: str, font_path: Path, size: int, gen_values: np.ndarray | None) -> np.ndarray:
-    """One glyph, white on black, centred; ``gen_values`` (7 uniforms) drive the distortion."""
+def _render(char: str, font_path: Path, size: int, u: np.ndarray | None,
+            distortion: Distortion = DISTORTIONS["standard"]) -> np.ndarray:
+    """One glyph, white on black, centred; ``u`` (``distortion.uniforms`` values) drives the distortion,
+    None draws it plain."""
     from PIL import Image, ImageDraw, ImageFont
 
     canvas = size * 3
-    u = gen_values if gen_values is not None else np.full(7, 0.5)
+    plain = u is None
+    u = np.full(distortion.uniforms, 0.5) if u is None else u
     font = ImageFont.truetype(str(font_path), int(size * (0.8 + 0.3 * u[0])))
     img = Image.new("L", (canvas, canvas), 0)
     draw = ImageDraw.Draw(img)
-    stroke = int(u[1] * 2.0) if gen_values is not None else 0
+    stroke = 0 if plain else int(u[1] * (distortion.max_stroke + 1))
     draw.text((canvas // 2, canvas // 2), char, fill=255, font=font, anchor="mm", stroke_width=stroke, stroke_fill=255)
     box = img.getbbox()
     if box is None:
         return np.zeros((size, size), np.uint8)
-    angle = math.radians(30.0 * (u[2] - 0.5))
-    shear = 0.4 * (u[3] - 0.5)
-    scale = 0.85 + 0.25 * u[4]
+    angle = math.radians(distortion.rotation_deg * (u[2] - 0.5))
+    shear = distortion.shear * (u[3] - 0.5)
+    scale = distortion.scale_min + distortion.scale_span * u[4]
     # Fit the glyph's box into the image, then rotate/shear/scale about the centre and shift.
     cx, cy = (box[0] + box[2]) / 2, (box[1] + box[3]) / 2
     extent = max(box[2] - box[0], box[3] - box[1], 1)
@@ -183,11 +226,27 @@ def _render(char: str, font_path: Path, size: int, gen_values: np.ndarray | None
     ca, sa = math.cos(angle), math.sin(angle)
     a, b = k * ca, k * (-sa + shear)
     d, e = k * sa, k * ca
-    dx, dy = 0.12 * size * (u[5] - 0.5), 0.12 * size * (u[6] - 0.5)
+    dx, dy = distortion.shift * size * (u[5] - 0.5), distortion.shift * size * (u[6] - 0.5)
     ox, oy = size / 2 + dx, size / 2 + dy
     coeffs = (a, b, cx - a * ox - b * oy, d, e, cy - d * ox - e * oy)
     out = img.transform((size, size), Image.Transform.AFFINE, coeffs, resample=Image.Resampling.BILINEAR)
+    if not plain:
+        _clutter(out, u[7:], size, distortion)
     return np.asarray(out, dtype=np.uint8)
+
+
+def _clutter(img: object, u: np.ndarray, size: int, distortion: Distortion) -> None:
+    """Distractor strokes (a line of 1-2 px, grey to white), then an erased square, in place."""
+    from PIL import ImageDraw
+
+    draw = ImageDraw.Draw(img)
+    for i in range(distortion.clutter_lines):
+        x0, y0, x1, y1, w = u[5 * i:5 * i + 5]
+        draw.line([(x0 * size, y0 * size), (x1 * size, y1 * size)], fill=int(128 + 127 * w), width=1 + int(2 * w))
+    if distortion.cutout:
+        side = distortion.cutout * size
+        x, y = u[5 * distortion.clutter_lines:][:2] * (size - side)
+        draw.rectangle([x, y, x + side, y + side], fill=0)
 
 
 def _distinct(candidates: list[tuple[str, str, list[int]]], fonts: list[Path], size: int,
@@ -218,6 +277,8 @@ def build_glyphs(params: GlyphParams = GlyphParams(), fonts: list[Path] | None =
     unknown = sorted(set(params.scripts) - set(SCRIPTS))
     if unknown:
         raise UserError(f"glyphs: unknown scripts {unknown} (known: {', '.join(SCRIPTS)})")
+    if params.distortion not in DISTORTIONS:
+        raise UserError(f"glyphs: unknown distortion {params.distortion!r} (known: {', '.join(DISTORTIONS)})")
     cmaps = _cmaps(fonts)
     candidates = []
     for script in params.scripts:
@@ -226,20 +287,68 @@ def build_glyphs(params: GlyphParams = GlyphParams(), fonts: list[Path] | None =
             if len(covering) >= params.min_fonts:
                 candidates.append((chr(c), script, covering))
     classes = _distinct(candidates, fonts, params.image_size, params.max_per_script)
+    if params.distortion != "standard":
+        # Letters that only differ in size (Coptic capital/small) become one image once scaled to the frame.
+        reference = _render_set(classes, fonts, replace(params, distortion="standard"))
+        dropped = {b for _, b in near_identical_pairs(reference)}
+        classes = [c for i, c in enumerate(classes) if i not in dropped]
+    return _render_set(classes, fonts, params)
+
+
+def _render_set(classes: list[tuple[str, str, list[int]]], fonts: list[Path], params: GlyphParams) -> GlyphSet:
+    distortion = DISTORTIONS[params.distortion]
     n, s = params.images_per_class, params.image_size
     images = np.zeros((len(classes) * n, 1, s, s), np.uint8)
     for ci, (char, _, covering) in enumerate(classes):
-        gen = make_generator("glyphs", params.seed, ord(char))
-        values = torch.rand((n, 7), generator=gen, dtype=torch.float64).numpy()
+        gen = make_generator("glyphs", params.seed, ord(char))  # per letter: dropping a class moves no other
+        values = torch.rand((n, distortion.uniforms), generator=gen, dtype=torch.float64).numpy()
         for j in range(n):
-            images[ci * n + j, 0] = _render(char, fonts[covering[j % len(covering)]], s, values[j])
+            images[ci * n + j, 0] = _render(char, fonts[covering[j % len(covering)]], s, values[j], distortion)
+        if distortion.noise:
+            noise = torch.randn((n, s, s), generator=gen, dtype=torch.float64).numpy() * distortion.noise
+            block = images[ci * n:(ci + 1) * n, 0]
+            block[:] = np.clip(block + noise, 0, 255).round().astype(np.uint8)
     labels = np.repeat(np.arange(len(classes)), n)
     names = [f"{script}:U+{ord(char):04X}" for char, script, _ in classes]
     return GlyphSet(images, labels, names, [script for _, script, _ in classes], [f.name for f in fonts])
 
 
+def nearest_labels(images: np.ndarray, labels: np.ndarray, size: int = 16, chunk: int = 2048) -> np.ndarray:
+    """Each image's nearest *other* image's label: cosine of mean-centred pixels after shrinking to
+    ``size`` by area averaging (a model-free test of how distinct the classes are)."""
+    x = torch.nn.functional.interpolate(torch.tensor(images, dtype=torch.float32), size=size, mode="area")
+    x = x.reshape(len(x), -1)
+    x = x - x.mean(1, keepdim=True)
+    x = x / x.norm(dim=1, keepdim=True).clamp_min(1e-8)
+    out = []
+    for start in range(0, len(x), chunk):
+        sim = x[start:start + chunk] @ x.T
+        rows = torch.arange(sim.shape[0])
+        sim[rows, rows + start] = -2.0  # leave the image itself out
+        out.append(labels[sim.argmax(1).numpy()])
+    return np.concatenate(out)
+
+
+def near_identical_pairs(glyphs: GlyphSet, classes: tuple[int, ...] | None = None,
+                         min_swaps: int = MIN_SWAPS) -> list[tuple[int, int]]:
+    """Class pairs ``(a, b)``, ``a < b``, of which at least ``min_swaps`` images have their nearest
+    neighbour (:func:`nearest_labels`) in the other class, among ``classes`` (None: all).
+
+    Example:
+        >>> same = np.zeros((30, 1, 4, 4), np.uint8); same[:, 0, 0, :2] = 200  # classes a, b: one image
+        >>> same[20:, 0] = 200 - same[20:, 0]  # class c: its negative
+        >>> near_identical_pairs(GlyphSet(same, np.repeat(np.arange(3), 10), ["a", "b", "c"], ["x"] * 3))
+        [(0, 1)]
+    """
+    keep = np.arange(len(glyphs.labels)) if classes is None else np.flatnonzero(np.isin(glyphs.labels, classes))
+    labels = glyphs.labels[keep]
+    nearest = nearest_labels(glyphs.images[keep], labels)
+    swaps = Counter(tuple(sorted((int(a), int(b)))) for a, b in zip(labels, nearest, strict=True) if a != b)
+    return sorted(p for p, count in swaps.items() if count >= min_swaps)
+
+
 def cache_path(cache_dir: Path, params: GlyphParams, fonts: list[Path]) -> Path:
-    return cache_dir / f"glyphs-{params.key(fonts)}.npz"
+    return cache_dir / f"{params.stem(fonts)}.npz"
 
 
 def cached_glyphs_line(cache_dir: Path, params: GlyphParams = GlyphParams()) -> str | None:

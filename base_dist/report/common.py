@@ -124,7 +124,7 @@ def cpu_model() -> str:
 
 def machine_line() -> str:
     """A short description of this machine for result labels: the CPU model and the kernels torch
-    picked for it (float results, and so trained networks, differ between them), and the glyph set.
+    picked for it (float results, and so trained networks, differ between them), and the glyph sets cached.
 
     Example:
         >>> "CPU" in machine_line()
@@ -134,10 +134,11 @@ def machine_line() -> str:
 
     import torch
 
-    from base_dist.data.glyphs import cached_glyphs_line
+    from base_dist.data.glyphs import DISTORTIONS, GlyphParams, cached_glyphs_line
     from base_dist.data.sources.glyphs import glyph_cache_dir
 
-    glyphs = cached_glyphs_line(glyph_cache_dir())
+    cached = (cached_glyphs_line(glyph_cache_dir(), GlyphParams(distortion=d)) for d in DISTORTIONS)
+    glyphs = "; ".join(line for line in cached if line)
     return (f"{platform.machine()} CPU ({cpu_model()}, {torch.backends.cpu.get_cpu_capability()} kernels), "
             f"{os.cpu_count()} cores visible, torch {torch.__version__}, "
             f"{torch.get_num_threads()} torch thread(s)" + (f"; {glyphs}" if glyphs else ""))

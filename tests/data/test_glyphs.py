@@ -69,3 +69,43 @@ def test_registered_sources_cover_hundreds_of_classes():
     holdout = create_source("glyphs-holdout")
     assert holdout.num_classes == len(full.class_splits["holdout"])
     assert holdout.split_sizes()["train"] == 15 * holdout.num_classes
+    hard = create_source("glyphs-hard")
+    assert set(hard.class_names) < set(full.class_names) and hard.num_classes >= 300
+    assert create_source("glyphs-hard-holdout").num_classes == len(hard.class_splits["holdout"])
+
+
+def test_standard_key_is_the_one_before_distortions_existed():
+    import hashlib
+    import json
+    from dataclasses import asdict
+
+    fonts = available_fonts()[:2]
+    legacy = {k: v for k, v in asdict(SMALL).items() if k != "distortion"}
+    digests = [hashlib.blake2b(f.read_bytes(), digest_size=8).hexdigest() for f in fonts]
+    blob = json.dumps({**legacy, "fonts": digests}, sort_keys=True).encode()
+    assert SMALL.key(fonts) == hashlib.blake2b(blob, digest_size=6).hexdigest()  # cached sets keep their names
+    strong = GlyphParams(**{**asdict(SMALL), "distortion": "strong"})
+    assert strong.key(fonts) != SMALL.key(fonts) and strong.stem(fonts).startswith("glyphs-strong-")
+
+
+def test_strong_rendering_drops_letters_that_only_differ_in_size():
+    from base_dist.data.glyphs import near_identical_pairs
+
+    coptic = dict(max_per_script=8, images_per_class=20, scripts=("coptic", "latin"))
+    standard = build_glyphs(GlyphParams(**coptic))
+    strong = build_glyphs(GlyphParams(**coptic, distortion="strong"))
+    pairs = near_identical_pairs(standard)
+    assert pairs and all(standard.scripts[a] == "coptic" for a, _ in pairs)  # capital/small letters scaled alike
+    dropped = {standard.class_names[b] for _, b in pairs}
+    assert strong.class_names == [n for n in standard.class_names if n not in dropped]
+    kept = [standard.class_names.index(n) for n in strong.class_names]
+    same = standard.images.reshape(len(standard.class_names), 20, -1)[kept].reshape(strong.images.shape)
+    assert not np.array_equal(same, strong.images)  # the same letters, distorted differently
+    assert np.array_equal(build_glyphs(GlyphParams(**coptic, distortion="strong")).images, strong.images)
+
+
+def test_unknown_distortion_is_refused():
+    from base_dist.errors import UserError
+
+    with pytest.raises(UserError, match="unknown distortion 'wavy'"):
+        build_glyphs(GlyphParams(**{**SMALL.__dict__, "distortion": "wavy"}))
