@@ -19,6 +19,7 @@ import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from base_dist.errors import UserError
+from base_dist.utils import write_text_atomic
 
 # What a config, a genotype or a CLI flag may ask for: generous for real use, refused before
 # anything is allocated (an image size or a class count of 10**6 would ask for terabytes).
@@ -515,10 +516,7 @@ def save_config(cfg: ExperimentConfig, path: str | os.PathLike) -> Path:
     """Write the resolved config as YAML, atomically."""
     p = Path(path)
     p.parent.mkdir(parents=True, exist_ok=True)
-    tmp = p.with_name(p.name + ".tmp")
-    tmp.write_text(yaml.safe_dump(config_to_dict(cfg), sort_keys=False))
-    os.replace(tmp, p)
-    return p
+    return write_text_atomic(p, yaml.safe_dump(config_to_dict(cfg), sort_keys=False))
 
 
 def flatten_config(cfg: ExperimentConfig) -> dict[str, str]:

@@ -1,8 +1,12 @@
-"""Small helpers shared by every layer: devices, seeded generators, threads."""
+"""Small helpers shared by every layer: devices, seeded generators, atomic writes."""
 
 from __future__ import annotations
 
 import hashlib
+import os
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
 
 import torch
 
@@ -45,3 +49,35 @@ def make_generator(*parts: int | str, device: torch.device | str = "cpu") -> tor
     gen = torch.Generator(device=device)
     gen.manual_seed(derive_seed(*parts))
     return gen
+
+
+@contextmanager
+def atomic_write(path: Path, suffix: str = "") -> Iterator[Path]:
+    """A hidden temporary sibling of ``path`` to write; it is renamed over ``path`` (atomic on one
+    filesystem) when the block ends, and removed when the block raises: a reader, or a run killed
+    mid-write, sees the old file or the new one, never half of one. ``suffix`` keeps writers that go
+    by the extension (``np.savez``, ``savefig``) writing the right format. (Checkpoints have their
+    own, fsync'd protocol in :mod:`base_dist.track.checkpoint`.)
+
+    Example:
+        >>> import tempfile
+        >>> p = Path(tempfile.mkdtemp()) / "a.txt"
+        >>> with atomic_write(p) as tmp:
+        ...     _ = tmp.write_text("new")
+        >>> p.read_text(), [x.name for x in p.parent.iterdir()]
+        ('new', ['a.txt'])
+    """
+    tmp = path.with_name(f".{path.name}.tmp{suffix}")
+    try:
+        yield tmp
+        os.replace(tmp, path)
+    except BaseException:
+        tmp.unlink(missing_ok=True)
+        raise
+
+
+def write_text_atomic(path: Path, text: str) -> Path:
+    """``path.write_text(text)`` through :func:`atomic_write`."""
+    with atomic_write(path) as tmp:
+        tmp.write_text(text)
+    return path

@@ -31,7 +31,7 @@ import numpy as np
 import torch
 
 from base_dist.errors import UserError
-from base_dist.utils import make_generator
+from base_dist.utils import atomic_write, make_generator
 
 FONT_DIRS = ("/usr/share/fonts/truetype/dejavu", "/usr/share/fonts/truetype/freefont",
              "/usr/share/fonts/truetype/liberation2", "/usr/share/fonts/truetype/liberation")
@@ -372,10 +372,10 @@ def load_glyphs(cache_dir: Path, params: GlyphParams = GlyphParams()) -> GlyphSe
     glyphs = build_glyphs(params, fonts)
     try:
         cache_dir.mkdir(parents=True, exist_ok=True)
-        tmp = path.with_name(path.name + ".tmp.npz")
-        np.savez_compressed(tmp, images=glyphs.images, labels=glyphs.labels, class_names=np.array(glyphs.class_names),
-                            scripts=np.array(glyphs.scripts), fonts=np.array(glyphs.fonts))
-        tmp.replace(path)
+        with atomic_write(path, ".npz") as tmp:
+            np.savez_compressed(tmp, images=glyphs.images, labels=glyphs.labels,
+                                class_names=np.array(glyphs.class_names), scripts=np.array(glyphs.scripts),
+                                fonts=np.array(glyphs.fonts))
     except OSError:
         pass  # a read-only cache only costs a rebuild next time
     return glyphs

@@ -44,7 +44,7 @@ from base_dist.space.meta_state import cpu_fp32, get_state
 from base_dist.track.checkpoint import CHECKPOINT_SUBDIR, CheckpointStore
 from base_dist.track.mlflow_logger import NullTracker, start_tracker
 from base_dist.track.progress import format_duration
-from base_dist.utils import make_generator, resolve_device
+from base_dist.utils import make_generator, resolve_device, write_text_atomic
 
 log = logging.getLogger(__name__)
 METRICS_FILE = "metrics.json"
@@ -280,8 +280,6 @@ def write_adapt_outputs(result: AdaptResult, cfg: ExperimentConfig, run_dir: Pat
     (run_dir / GENOTYPE_FILE).write_text(json.dumps(genotype_to_dict(result.genotype), indent=1) + "\n")
     metrics = {"final_val_acc": result.final_val_acc, "history": result.history, "info": result.info,
                "notes": result.notes, "arch": result.arch}
-    tmp = run_dir / (METRICS_FILE + ".tmp")
-    tmp.write_text(json.dumps(metrics, indent=1) + "\n")
-    tmp.replace(run_dir / METRICS_FILE)
+    write_text_atomic(run_dir / METRICS_FILE, json.dumps(metrics, indent=1) + "\n")
     store = CheckpointStore(run_dir / CHECKPOINT_SUBDIR, keep=1)
     save_meta_checkpoint(store, cfg, int(result.info.get("meta_rounds", 0)), result.W, {}, kind="adapt")

@@ -19,7 +19,6 @@ from __future__ import annotations
 import json
 import logging
 import math
-import os
 from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -29,6 +28,7 @@ from base_dist.meta.diagnostics import progress_extra
 from base_dist.track.checkpoint import CHECKPOINT_SUBDIR, CheckpointStore
 from base_dist.track.mlflow_logger import NullTracker, start_tracker
 from base_dist.track.progress import ProgressReporter
+from base_dist.utils import write_text_atomic
 
 if TYPE_CHECKING:
     from base_dist.meta.trainer import MetaTrainer
@@ -77,9 +77,7 @@ def rewrite_metrics(path: Path, keep_below: int) -> None:
                 keep.append(line)
         except (ValueError, KeyError, TypeError):
             continue
-    tmp = path.with_name(path.name + ".tmp")  # a crash mid-rewrite must not lose the history
-    tmp.write_text("".join(f"{line}\n" for line in keep))
-    os.replace(tmp, path)
+    write_text_atomic(path, "".join(f"{line}\n" for line in keep))  # a crash mid-rewrite must not lose the history
 
 
 class MetricsFile(Callback):

@@ -24,7 +24,6 @@ from __future__ import annotations
 
 import json
 import logging
-import os
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -38,7 +37,7 @@ from base_dist.report.common import with_seed
 from base_dist.report.derive import task_cfg
 from base_dist.report.figures import plot_scatter_groups
 from base_dist.report.tables import fmt_mean_std, markdown_table
-from base_dist.utils import derive_seed, make_generator
+from base_dist.utils import atomic_write, derive_seed, make_generator
 
 log = logging.getLogger(__name__)
 DRAWN = ("weights", "architecture")
@@ -240,9 +239,8 @@ def save_points(points: dict[str, Points], key: str, path: Path) -> None:
         arrays[f"names{i}"] = np.array([name for name, _ in pts.labels])
         arrays[f"sizes{i}"] = np.array([size for _, size in pts.labels])
         arrays[f"tasks{i}"] = np.array(pts.tasks)
-    tmp = path.with_name(path.name + ".tmp.npz")  # a killed run must not leave a half-written cache
-    np.savez(tmp, **arrays)
-    os.replace(tmp, path)
+    with atomic_write(path, ".npz") as tmp:  # a killed run must not leave a half-written cache
+        np.savez(tmp, **arrays)
 
 
 def load_points(path: Path, key: str) -> dict[str, Points] | None:

@@ -27,6 +27,7 @@ from base_dist.report.derive import derive_from_probs, write_derive_outputs
 from base_dist.report.figures import plot_bars
 from base_dist.report.tables import fmt_mean_std, markdown_table
 from base_dist.space.genotypes import Genotype, genotype_to_dict
+from base_dist.utils import write_text_atomic
 
 log = logging.getLogger(__name__)
 MODELS = ("BASE derived", "darts_v2", "random", "plain CNN")
@@ -133,9 +134,7 @@ def run_search_result(cfg: ExperimentConfig, checkpoint: Path, *, seeds: list[in
             log.info("search result seed %d: reusing %s", seed, done)
         else:
             recs = run_seed(with_seed(cfg, seed), checkpoint, dataset, seed_dir)
-            tmp = done.with_suffix(".tmp")
-            tmp.write_text(json.dumps(recs, indent=1))
-            tmp.replace(done)
+            write_text_atomic(done, json.dumps(recs, indent=1))
         for m in MODELS:
             rows[m].append(recs[m])
     (run_dir / "search_result.json").write_text(json.dumps(rows, indent=1))

@@ -21,6 +21,7 @@ from pathlib import Path
 from typing import Literal
 
 from base_dist.space.genotypes import Genotype, Pair
+from base_dist.utils import atomic_write
 
 Engine = Literal["auto", "graphviz", "matplotlib"]
 CELL_TITLES = {"normal": "normal cell", "reduce": "reduction cell"}
@@ -59,9 +60,8 @@ def _draw(cells: list[tuple[str, list[Pair], list[int]]], path: Path, title: str
         return render_png(graph_dot(cells, title), path)
     from base_dist.space.diagram_mpl import cells_figure
 
-    tmp = path.with_name(path.name + ".tmp.png")
-    cells_figure(cells, title).savefig(tmp)
-    tmp.replace(path)
+    with atomic_write(path, ".png") as tmp:
+        cells_figure(cells, title).savefig(tmp)
     return path
 
 

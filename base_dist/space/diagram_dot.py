@@ -19,6 +19,7 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from base_dist.space.genotypes import Pair
+from base_dist.utils import atomic_write
 
 DOT_TIMEOUT_S = 60
 _GRAPH = ('rankdir=LR; nodesep=0.35; ranksep=0.7; dpi=110; fontname="Helvetica"; fontsize=22; labelloc=t;\n'
@@ -108,9 +109,8 @@ def render_png(source: str, path: Path, dot: str | None = None) -> Path:
     Example:
         >>> # render_png(graph_dot(cells), Path("cells.png"))
     """
-    tmp = path.with_name(path.name + ".tmp.png")
-    tmp.write_bytes(run_dot(source, "png", dot))
-    tmp.replace(path)
+    with atomic_write(path, ".png") as tmp:
+        tmp.write_bytes(run_dot(source, "png", dot))
     return path
 
 
