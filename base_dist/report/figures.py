@@ -13,6 +13,8 @@ from pathlib import Path
 
 import numpy as np
 
+from base_dist.utils import atomic_write
+
 
 def _plt():
     import matplotlib
@@ -26,8 +28,10 @@ def _plt():
 def _save(fig, path: str | Path) -> Path:
     out = Path(path)
     out.parent.mkdir(parents=True, exist_ok=True)
-    fig.tight_layout()
-    fig.savefig(out, dpi=110)
+    if fig.get_layout_engine() is None:
+        fig.tight_layout()
+    with atomic_write(out, out.suffix) as tmp:
+        fig.savefig(tmp, dpi=110)
     _plt().close(fig)
     return out
 
@@ -71,7 +75,8 @@ def plot_scatter_groups(panels: Mapping[str, tuple[np.ndarray, Sequence[str]]], 
     plt = _plt()
     cols = min(cols or len(panels), len(panels))
     rows = -(-len(panels) // cols)
-    fig, axes = plt.subplots(rows, cols, figsize=(5 * cols, 4.2 * rows), squeeze=False)
+    # constrained layout leaves room for the suptitle above the panel titles (tight_layout does not)
+    fig, axes = plt.subplots(rows, cols, figsize=(5 * cols, 4.2 * rows), squeeze=False, layout="constrained")
     for ax in axes.flat[len(panels):]:
         ax.set_visible(False)
     for ax, (name, (xy, labels)) in zip(axes.flat[:len(panels)], panels.items(), strict=True):
