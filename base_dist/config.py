@@ -285,7 +285,7 @@ class FewshotConfig(Section):
     Evaluation: 600 held-out episodes (~40 s for 1-shot).
     """
 
-    source: str = Field("glyphs", description="a source with a fixed class split: glyphs, omniglot, mini-imagenet")
+    source: str = Field("glyphs", description="a source with a fixed class split: glyphs, glyphs-hard, omniglot, mini-imagenet")
     root: Path | None = Field(None, strict=False, description="the source's root; else data.root")
     image_size: ImageSize = 28
     network: str = Field("conv4", description="conv4 (MAML's 4-conv net), conv4-wide (its filters matched to "
