@@ -34,7 +34,7 @@ def main() -> None:
     ap.add_argument("--epochs", type=int, default=3, help="adaptation epochs")
     ap.add_argument("--max-train-images", type=int, default=None, help="adaptation train subset (budget)")
     ap.add_argument("--max-val-images", type=int, default=None, help="held-out subset, evaluated every epoch")
-    ap.add_argument("--datasets", default="digits", help="comma list: digits[,fashion-mnist]")
+    ap.add_argument("--datasets", default="digits", help="comma list of sources, e.g. digits,fashion-mnist,glyphs-holdout")
     ap.add_argument("--tau", type=float, default=None,
                     help="Gumbel temperature for every variant (default: the checkpoint's)")
     ap.add_argument("--pretrained", default=None,

@@ -33,7 +33,7 @@ log = logging.getLogger(__name__)
 VARIANTS = ("co-adapted", "frozen-arch", "scratch")
 PRETRAINED = "pretrained"  # the plain-pretraining arm (report.pretrain), when a checkpoint is given
 # Full 10-way Fashion-MNIST is adapted at 28 px (its native size, a meta-training head).
-DATASET_SIZES = {"digits": None, "fashion-mnist": 28, "glyphs-holdout": 16}
+DATASET_SIZES = {"digits": None, "fashion-mnist": 28, "glyphs-holdout": 16, "glyphs-hard-holdout": 16}
 Curves = dict[str, dict[str, list[list[float]]]]  # [dataset][variant] -> per seed, accuracy per epoch
 Seconds = dict[str, dict[str, list[float]]]
 Genotypes = dict[str, dict[str, list[dict[str, Any]]]]  # [dataset][variant] -> per seed, genotype_to_dict
