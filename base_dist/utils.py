@@ -1,4 +1,8 @@
-"""Small helpers shared by every layer: devices, seeded generators, atomic writes."""
+"""Small helpers shared by every layer: devices, seeded generators, atomic writes.
+
+torch is imported inside the functions that need it: :mod:`base_dist.config` uses the atomic writes,
+and the CLI's ``--help`` and config checks must not pay for torch.
+"""
 
 from __future__ import annotations
 
@@ -7,8 +11,10 @@ import os
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-import torch
+if TYPE_CHECKING:
+    import torch
 
 
 def resolve_device(name: str = "auto") -> torch.device:
@@ -18,6 +24,8 @@ def resolve_device(name: str = "auto") -> torch.device:
         >>> resolve_device("cpu").type
         'cpu'
     """
+    import torch
+
     if name == "auto":
         return torch.device("cuda" if torch.cuda.is_available() else "cpu")
     if name == "cuda" and not torch.cuda.is_available():
@@ -42,10 +50,13 @@ def make_generator(*parts: int | str, device: torch.device | str = "cpu") -> tor
     """A torch.Generator seeded by :func:`derive_seed` of ``parts``.
 
     Example:
+        >>> import torch
         >>> g = make_generator(3, "task")
         >>> torch.rand(1, generator=g).item() == torch.rand(1, generator=make_generator(3, "task")).item()
         True
     """
+    import torch
+
     gen = torch.Generator(device=device)
     gen.manual_seed(derive_seed(*parts))
     return gen

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import ast
+import subprocess
+import sys
 from pathlib import Path
 
 PKG = Path(__file__).resolve().parents[1] / "base_dist"
@@ -62,3 +64,9 @@ def test_no_upward_or_sideways_imports():
             if RANK.get(other, 99) >= RANK[own]:
                 bad.append(f"{path.relative_to(PKG)} imports base_dist.{other}")
     assert not bad, "layering violations:\n" + "\n".join(bad)
+
+
+def test_config_does_not_import_torch():
+    # Loading and checking a config (CLI flags, job specs) must not pay for torch's import (~2 s).
+    code = "import sys, base_dist.config; sys.exit('torch' in sys.modules)"
+    assert subprocess.run([sys.executable, "-c", code], check=False).returncode == 0
