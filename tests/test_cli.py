@@ -2,7 +2,13 @@
 
 from __future__ import annotations
 
+import importlib
+import subprocess
+import sys
+
 import pytest
+
+from base_dist.cli import SUBCOMMANDS as REGISTERED
 
 SUBCOMMANDS = ["meta-train", "adapt", "derive", "train", "export", "profile", "data", "tune", "fewshot", "demo"]
 
@@ -12,6 +18,22 @@ def test_help_lists_every_subcommand(cli):
     assert result.returncode == 0
     for name in SUBCOMMANDS:
         assert name in result.stdout
+
+
+@pytest.mark.parametrize("name", sorted(REGISTERED))
+def test_help_summary_is_the_commands_own(name):
+    # `base-dist --help` lists the summaries without importing the commands: they must not drift.
+    module, summary = REGISTERED[name]
+    command = importlib.import_module(f"base_dist.cli.{module}").command
+    assert summary == " ".join(command.help.split("\n\n")[0].split())
+
+
+def test_top_level_help_does_not_import_torch():
+    code = ("import sys; from base_dist.cli import main; main(['--help']); "
+            "sys.exit(3 if 'torch' in sys.modules else 0)")
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=False)
+    assert result.returncode == 0, result.stderr
+    assert "meta-train" in result.stdout
 
 
 def test_unknown_config_key_exits_2_with_one_line(cli, tmp_path, tiny_config_path):

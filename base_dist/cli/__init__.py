@@ -18,34 +18,47 @@ import click
 from base_dist import __version__
 from base_dist.errors import UserError, pop_debug_flag, refuse
 
-# (CLI name, module under base_dist.cli); imported lazily so `--help` stays fast.
-SUBCOMMANDS = {
-    "meta-train": "meta_train",
-    "adapt": "adapt",
-    "derive": "derive",
-    "inspect": "inspect",
-    "train": "train",
-    "export": "export",
-    "profile": "profile",
-    "data": "data",
-    "tune": "tune",
-    "fewshot": "fewshot",
-    "priors": "priors",
-    "demo": "demo",
+# CLI name -> (module under base_dist.cli, the first paragraph of its command's help). Modules are
+# imported only when their command runs: the summaries let `base-dist --help` list every command
+# without importing torch through them (tests/test_cli.py checks they match the commands' help).
+SUBCOMMANDS: dict[str, tuple[str, str]] = {
+    "meta-train": ("meta_train", "Meta-train the BASE meta-network: rounds of C tasks, T inner steps each, outer "
+                   "update, checkpoints."),
+    "adapt": ("adapt", "Adapt the meta-network to DATASET; prints the genotype, writes genotype.json, metrics.json "
+              "and cells.png."),
+    "derive": ("derive", "Derive the genotype (top-2 rule); write genotype.json, cells.png and derive.json into "
+               "--run-dir."),
+    "inspect": ("inspect", "Does meta-training learn? Coherence, displacement, adaptation gain, architecture, "
+                "sigma; a verdict."),
+    "train": ("train", "Train a genotype's full network; report test accuracy, parameters, MACs and wall time."),
+    "export": ("export", "Export the trained network of RUN_DIR (a train run) and check it against PyTorch on the "
+               "test split."),
+    "profile": ("profile", "Count parameters (auxiliary head excluded) and MACs of a genotype's full network."),
+    "data": ("data", "Inspect data sources and sampled tasks."),
+    "tune": ("tune", "Search meta-hyper-parameters: one full meta-training per trial, scored on held-out tasks."),
+    "fewshot": ("fewshot", "Few-shot learning: meta-train a network with MAML on episodes, evaluate it on held-out "
+                "classes."),
+    "priors": ("priors", "List the shipped meta-priors (use one with `base-dist adapt --prior NAME`)."),
+    "demo": ("demo", "Run the whole pipeline; print where the MLflow runs, the figures and the genotype are."),
 }
 
 
 class LazyGroup(click.Group):
-    """A click group that imports a subcommand's module only when it runs."""
+    """A click group that imports a subcommand's module only when it runs (or shows its own help)."""
 
     def list_commands(self, ctx: click.Context) -> list[str]:
         return list(SUBCOMMANDS)
 
     def get_command(self, ctx: click.Context, name: str) -> click.Command | None:
-        module = SUBCOMMANDS.get(name)
-        if module is None:
+        if name not in SUBCOMMANDS:
             return None
-        return importlib.import_module(f"base_dist.cli.{module}").command
+        return importlib.import_module(f"base_dist.cli.{SUBCOMMANDS[name][0]}").command
+
+    def format_commands(self, ctx: click.Context, formatter: click.HelpFormatter) -> None:
+        width = formatter.width - 6 - max(len(name) for name in SUBCOMMANDS)
+        rows = [(name, click.utils.make_default_short_help(summary, width)) for name, (_, summary) in SUBCOMMANDS.items()]
+        with formatter.section("Commands"):
+            formatter.write_dl(rows)
 
 
 @click.group(cls=LazyGroup, context_settings={"help_option_names": ["-h", "--help"]})
