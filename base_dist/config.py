@@ -208,7 +208,10 @@ class DistConfig(Section):
     torch_threads: int = Field(1, ge=1)
     delta_dtype: Literal["float32", "bfloat16", "float16"] = "float32"
     max_task_retries: int = Field(3, ge=0)
-    task_timeout_s: float | None = Field(None, gt=0, description="a task running longer is retried on a fresh worker")
+    task_timeout_s: float | None = Field(None, gt=0, description="a task running longer is retried on a fresh worker "
+                                         "(timed from its worker's start, so start-up is not taken for a hang)")
+    worker_start_timeout_s: float | None = Field(None, gt=0, description="a worker not started within this "
+                                                 "(imports, CUDA, data loading) is replaced, its task retried")
     on_nonfinite: Literal["resample", "skip"] = "resample"
     dashboard_host: str = "127.0.0.1"
 

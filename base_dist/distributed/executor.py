@@ -50,7 +50,7 @@ class RayExecutor:
         actor_cls = ray.remote(worker_cls).options(**options)
         cfg_dict = config_to_dict(cfg)
         self.pool = WorkerPool(lambda slot: actor_cls.remote(cfg_dict, slot), cfg.dist.workers,
-                               cfg.dist.max_task_retries, cfg.dist.task_timeout_s)
+                               cfg.dist.max_task_retries, cfg.dist.task_timeout_s, cfg.dist.worker_start_timeout_s)
         self._w_ref: Any = None
         self._w_round: int | None = None
         self.puts = 0

@@ -5,6 +5,11 @@ dies (SIGKILL, node loss) is replaced and its item queued again; an item that ra
 Every item has a bounded number of tries, so a task that fails on every try (out of memory, say)
 stops the run with a clear message instead of looping.
 
+A task's timeout is counted from the moment its actor has started, not from its submission: a
+fresh actor's start-up (importing torch, initialising CUDA, loading data) can take longer than a
+task, and would otherwise be taken for a hang, again on every replacement. Start-up has its own
+optional limit, so an actor that never starts (no GPU free, a stalled file system) is replaced too.
+
 The pool never fetches the big results: each submission returns ``(info_ref, payload_ref)`` and
 only the small ``info`` is fetched here, so the driver's memory does not grow with the round size.
 """
@@ -64,14 +69,27 @@ class WorkerPool:
     """
 
     def __init__(self, make_actor: Callable[[int], Any], size: int, max_retries: int,
-                 task_timeout_s: float | None = None) -> None:
+                 task_timeout_s: float | None = None, start_timeout_s: float | None = None) -> None:
         if size < 1:
             raise ValueError("a worker pool needs at least one actor")
         self._make_actor = make_actor
         self.max_retries = max_retries
         self.task_timeout_s = task_timeout_s
-        self.actors: list[Any] = [make_actor(slot) for slot in range(size)]
+        self.start_timeout_s = start_timeout_s
+        self._starting: dict[int, tuple[Any, float]] = {}  # slot -> (ref that resolves once started, created at)
+        self.actors: list[Any] = []
+        for slot in range(size):
+            self.actors.append(None)
+            self._spawn(slot)
         self.stats = PoolStats()
+
+    def _spawn(self, slot: int) -> None:
+        """A new actor in ``slot``; with a timeout set, watch for the end of its start-up."""
+        self.actors[slot] = self._make_actor(slot)
+        self._starting.pop(slot, None)
+        if self.task_timeout_s is not None or self.start_timeout_s is not None:
+            # Ray runs an actor's calls in order, so this built-in no-op returns right after __init__.
+            self._starting[slot] = (self.actors[slot].__ray_ready__.remote(), time.monotonic())
 
     def _replace(self, slot: int) -> None:
         import ray
@@ -80,7 +98,7 @@ class WorkerPool:
             ray.kill(self.actors[slot], no_restart=True)
         except Exception:  # already gone: nothing to undo
             pass
-        self.actors[slot] = self._make_actor(slot)
+        self._spawn(slot)
         self.stats.actor_restarts += 1
 
     def _retry_or_fail(self, queue: deque[WorkItem], item: WorkItem, reason: str) -> None:
@@ -95,6 +113,41 @@ class WorkerPool:
         log.warning("task %d failed (%s); retrying (try %d)", item.index, reason, item.tries + 1)
         queue.appendleft(item)
 
+    def _deadlines(self, started: dict[Any, float | None], in_flight: dict[Any, tuple[int, WorkItem, Any]]
+                   ) -> list[tuple[float, Any, str]]:
+        """``(deadline, key, reason)`` for every running task (key: its info ref) and starting actor (key: its slot)."""
+        out: list[tuple[float, Any, str]] = []
+        if self.task_timeout_s is not None:
+            out += [(t + self.task_timeout_s, ref, f"no result within dist.task_timeout_s={self.task_timeout_s:g}s")
+                    for ref, t in started.items() if t is not None]
+        if self.start_timeout_s is not None:
+            out += [(created + self.start_timeout_s, slot,
+                     f"worker did not start within dist.worker_start_timeout_s={self.start_timeout_s:g}s")
+                    for slot, (_, created) in self._starting.items()]
+        return out
+
+    def _expire(self, key: Any, reason: str, queue: deque[WorkItem], started: dict[Any, float | None],
+                in_flight: dict[Any, tuple[int, WorkItem, Any]]) -> int:
+        """Replace the actor behind an expired task or start-up, and queue its task again; returns the slot."""
+        if key in in_flight:
+            ref = key
+        else:  # an actor's start-up expired: its task (if it had one) goes with it
+            ref = next((r for r, (slot, _, _) in in_flight.items() if slot == key), None)
+        slot = key if ref is None else in_flight[ref][0]
+        self._replace(slot)
+        if ref is not None:
+            _, item, _ = in_flight.pop(ref)
+            del started[ref]
+            self._retry_or_fail(queue, item, reason)
+        return slot
+
+    def _on_started(self, slot: int, started: dict[Any, float | None], in_flight: dict[Any, tuple[int, WorkItem, Any]]) -> None:
+        """The actor in ``slot`` finished starting: the clock of the task waiting on it starts now."""
+        del self._starting[slot]
+        for ref, (task_slot, _, _) in in_flight.items():
+            if task_slot == slot:
+                started[ref] = time.monotonic()
+
     def run(self, items: list[WorkItem], submit: Submit) -> list[Completed]:
         """Run every item on some actor; returns them completed, sorted by index."""
         import ray
@@ -102,7 +155,7 @@ class WorkerPool:
 
         queue: deque[WorkItem] = deque(sorted(items, key=lambda it: it.index))
         in_flight: dict[Any, tuple[int, WorkItem, Any]] = {}  # info_ref -> (slot, item, result_ref)
-        started: dict[Any, float] = {}
+        started: dict[Any, float | None] = {}  # info_ref -> when its clock started (None: actor still starting)
         idle = list(range(len(self.actors)))
         done: list[Completed] = []
         while queue or in_flight:
@@ -110,19 +163,19 @@ class WorkerPool:
                 slot, item = idle.pop(0), queue.popleft()
                 info_ref, result_ref = submit(self.actors[slot], item)
                 in_flight[info_ref] = (slot, item, result_ref)
-                started[info_ref] = time.monotonic()
-            timeout = None
-            if self.task_timeout_s is not None:
-                oldest = min(started.values())
-                timeout = max(0.0, oldest + self.task_timeout_s - time.monotonic())
-            ready, _ = ray.wait(list(in_flight), num_returns=1, timeout=timeout)
-            if not ready:  # the oldest task ran past dist.task_timeout_s: treat its worker as hung
-                hung = min(started, key=started.__getitem__)
-                slot, item, _ = in_flight.pop(hung)
-                del started[hung]
-                self._replace(slot)
-                self._retry_or_fail(queue, item, f"no result within dist.task_timeout_s={self.task_timeout_s:g}s")
-                idle.append(slot)
+                started[info_ref] = None if slot in self._starting else time.monotonic()
+            start_refs = {ref: slot for slot, (ref, _) in self._starting.items()}
+            deadlines = self._deadlines(started, in_flight)
+            timeout = max(0.0, min(d for d, _, _ in deadlines) - time.monotonic()) if deadlines else None
+            ready, _ = ray.wait(list(in_flight) + list(start_refs), num_returns=1, timeout=timeout)
+            if not ready:  # the nearest deadline passed: a hung task or an actor that does not start
+                _, key, reason = min(deadlines, key=lambda d: d[0])
+                slot = self._expire(key, reason, queue, started, in_flight)
+                if slot not in idle and not any(s == slot for s, _, _ in in_flight.values()):
+                    idle.append(slot)
+                continue
+            if ready[0] in start_refs:  # an error in start-up shows on the task's own ref, handled below
+                self._on_started(start_refs[ready[0]], started, in_flight)
                 continue
             started.pop(ready[0])
             slot, item, result_ref = in_flight.pop(ready[0])
@@ -155,3 +208,4 @@ class WorkerPool:
             except Exception:
                 pass
         self.actors = []
+        self._starting.clear()

@@ -35,7 +35,8 @@ ADDED_SPACE_FIELDS = {("arch", "eval_mode"): "auto", ("bayes", "kl_prior"): "fix
 
 # Settings that may change on resume without changing what the remaining rounds compute.
 RESUME_NEUTRAL = ("name", "device", "tracking.", "dist.workers", "dist.address", "dist.num_cpus_per_worker",
-                  "dist.num_gpus_per_worker", "dist.max_task_retries", "dist.task_timeout_s", "dist.dashboard_host",
+                  "dist.num_gpus_per_worker", "dist.max_task_retries", "dist.task_timeout_s",
+                  "dist.worker_start_timeout_s", "dist.dashboard_host",
                   "meta.checkpoint_every", "meta.keep_checkpoints", "meta.eval_before_inner", "adapt.", "train.")
 
 

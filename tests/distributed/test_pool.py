@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 import os
 import signal
 import time
@@ -87,5 +88,46 @@ def test_hung_worker_is_replaced_after_the_task_timeout(ray_session, toy_actor):
         done = pool.run([WorkItem(0, ("ok", 0))], submit_hanging_once)
         assert [c.item.index for c in done] == [0]
         assert pool.stats.actor_restarts == 1 and "task_timeout_s" in pool.stats.errors[0]
+    finally:
+        pool.close()
+
+
+@pytest.fixture(scope="module")
+def slow_start_actor(ray_session):
+    ray = ray_session
+
+    @ray.remote(num_cpus=0.25, max_restarts=0)
+    class SlowStart:
+        def __init__(self, start_s: float) -> None:
+            time.sleep(start_s)  # stands for importing torch and initialising CUDA
+
+        def work(self, payload):
+            return {"pid": os.getpid()}, payload
+
+    return SlowStart
+
+
+def test_task_timeout_does_not_count_the_workers_start_up(ray_session, slow_start_actor):
+    # start-up (4 s) is longer than the task timeout (2 s); timed from submission, the task would be
+    # taken for a hang on every try and the run would stop
+    pool = WorkerPool(lambda slot: slow_start_actor.remote(4.0), size=1, max_retries=0, task_timeout_s=2.0)
+    try:
+        done = pool.run([WorkItem(0, "ok")], _submit)
+        assert [ray_session.get(c.result_ref) for c in done] == ["ok"]
+        assert pool.stats.actor_restarts == 0
+    finally:
+        pool.close()
+
+
+def test_worker_that_does_not_start_is_replaced(ray_session, slow_start_actor):
+    # the first actor never finishes starting, its replacements at once (a Ray worker process itself
+    # takes seconds to start on a loaded 2-core machine, hence the generous start limit)
+    starts = itertools.chain([600.0], itertools.repeat(0.0))
+    pool = WorkerPool(lambda slot: slow_start_actor.remote(next(starts)), size=1, max_retries=1,
+                      task_timeout_s=60.0, start_timeout_s=15.0)
+    try:
+        done = pool.run([WorkItem(0, "ok")], _submit)
+        assert [ray_session.get(c.result_ref) for c in done] == ["ok"]
+        assert pool.stats.actor_restarts == 1 and "worker_start_timeout_s" in pool.stats.errors[0]
     finally:
         pool.close()
