@@ -210,8 +210,9 @@ class DistConfig(Section):
     max_task_retries: int = Field(3, ge=0)
     task_timeout_s: float | None = Field(None, gt=0, description="a task running longer is retried on a fresh worker "
                                          "(timed from its worker's start, so start-up is not taken for a hang)")
-    worker_start_timeout_s: float | None = Field(None, gt=0, description="a worker not started within this "
-                                                 "(imports, CUDA, data loading) is replaced, its task retried")
+    worker_start_timeout_s: float | None = Field(300.0, gt=0, description="a worker not started within this "
+                                                 "(imports, CUDA, data loading) is replaced, its task retried; "
+                                                 "None: wait for ever (e.g. for an autoscaler's new nodes)")
     on_nonfinite: Literal["resample", "skip"] = "resample"
     dashboard_host: str = "127.0.0.1"
 

@@ -8,7 +8,8 @@ stops the run with a clear message instead of looping.
 A task's timeout is counted from the moment its actor has started, not from its submission: a
 fresh actor's start-up (importing torch, initialising CUDA, loading data) can take longer than a
 task, and would otherwise be taken for a hang, again on every replacement. Start-up has its own
-optional limit, so an actor that never starts (no GPU free, a stalled file system) is replaced too.
+limit, so an actor that never starts (no GPU free, a stalled file system) is replaced too instead
+of hanging the run.
 
 The pool never fetches the big results: each submission returns ``(info_ref, payload_ref)`` and
 only the small ``info`` is fetched here, so the driver's memory does not grow with the round size.
@@ -142,11 +143,24 @@ class WorkerPool:
         return slot
 
     def _on_started(self, slot: int, started: dict[Any, float | None], in_flight: dict[Any, tuple[int, WorkItem, Any]]) -> None:
-        """The actor in ``slot`` finished starting: the clock of the task waiting on it starts now."""
-        del self._starting[slot]
-        for ref, (task_slot, _, _) in in_flight.items():
-            if task_slot == slot:
-                started[ref] = time.monotonic()
+        """The actor in ``slot`` finished starting: the clock of the task waiting on it starts now.
+
+        An actor that died while starting is replaced at once if it is idle; if a task waits on it,
+        the task's own ref fails and the usual path replaces the actor and retries the task.
+        """
+        import ray
+        from ray.exceptions import RayActorError
+
+        start_ref, _ = self._starting.pop(slot)
+        task_refs = [ref for ref, (task_slot, _, _) in in_flight.items() if task_slot == slot]
+        try:
+            ray.get(start_ref)
+        except RayActorError:
+            if not task_refs:
+                self._replace(slot)
+            return
+        for ref in task_refs:
+            started[ref] = time.monotonic()
 
     def run(self, items: list[WorkItem], submit: Submit) -> list[Completed]:
         """Run every item on some actor; returns them completed, sorted by index."""
@@ -167,7 +181,8 @@ class WorkerPool:
             start_refs = {ref: slot for slot, (ref, _) in self._starting.items()}
             deadlines = self._deadlines(started, in_flight)
             timeout = max(0.0, min(d for d, _, _ in deadlines) - time.monotonic()) if deadlines else None
-            ready, _ = ray.wait(list(in_flight) + list(start_refs), num_returns=1, timeout=timeout)
+            # start refs first: ray.wait returns in input order, and a task's clock waits on its start
+            ready, _ = ray.wait(list(start_refs) + list(in_flight), num_returns=1, timeout=timeout)
             if not ready:  # the nearest deadline passed: a hung task or an actor that does not start
                 _, key, reason = min(deadlines, key=lambda d: d[0])
                 slot = self._expire(key, reason, queue, started, in_flight)

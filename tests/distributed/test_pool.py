@@ -11,7 +11,7 @@ import pytest
 
 from base_dist.distributed.pool import TaskFailedError, WorkerPool, WorkItem
 
-pytestmark = pytest.mark.ray
+pytestmark = [pytest.mark.ray, pytest.mark.timeout(180)]  # a clock that never starts would hang, not fail
 
 
 @pytest.fixture(scope="module")
@@ -102,6 +102,8 @@ def slow_start_actor(ray_session):
             time.sleep(start_s)  # stands for importing torch and initialising CUDA
 
         def work(self, payload):
+            if isinstance(payload, tuple) and payload[0] == "hang":
+                time.sleep(payload[1])
             return {"pid": os.getpid()}, payload
 
     return SlowStart
@@ -110,7 +112,8 @@ def slow_start_actor(ray_session):
 def test_task_timeout_does_not_count_the_workers_start_up(ray_session, slow_start_actor):
     # start-up (4 s) is longer than the task timeout (2 s); timed from submission, the task would be
     # taken for a hang on every try and the run would stop
-    pool = WorkerPool(lambda slot: slow_start_actor.remote(4.0), size=1, max_retries=0, task_timeout_s=2.0)
+    pool = WorkerPool(lambda slot: slow_start_actor.remote(4.0), size=1, max_retries=0, task_timeout_s=2.0,
+                      start_timeout_s=60.0)
     try:
         done = pool.run([WorkItem(0, "ok")], _submit)
         assert [ray_session.get(c.result_ref) for c in done] == ["ok"]
@@ -119,12 +122,30 @@ def test_task_timeout_does_not_count_the_workers_start_up(ray_session, slow_star
         pool.close()
 
 
+def test_task_clock_starts_once_the_worker_has_started(ray_session, slow_start_actor):
+    # a task that hangs after a slow start-up is still caught by the task timeout, and its retry
+    # (on a replacement that starts just as slowly) is not
+    pool = WorkerPool(lambda slot: slow_start_actor.remote(3.0), size=1, max_retries=1, task_timeout_s=2.0,
+                      start_timeout_s=60.0)
+    try:
+        def submit_hanging_once(actor, item):
+            payload = ("hang", 600) if item.tries == 0 else "ok"
+            return tuple(actor.work.options(num_returns=2).remote(payload))
+
+        done = pool.run([WorkItem(0, "ok")], submit_hanging_once)
+        assert [ray_session.get(c.result_ref) for c in done] == ["ok"]
+        assert pool.stats.actor_restarts == 1 and "task_timeout_s" in pool.stats.errors[0]
+    finally:
+        pool.close()
+
+
+@pytest.mark.slow
 def test_worker_that_does_not_start_is_replaced(ray_session, slow_start_actor):
     # the first actor never finishes starting, its replacements at once (a Ray worker process itself
     # takes seconds to start on a loaded 2-core machine, hence the generous start limit)
     starts = itertools.chain([600.0], itertools.repeat(0.0))
     pool = WorkerPool(lambda slot: slow_start_actor.remote(next(starts)), size=1, max_retries=1,
-                      task_timeout_s=60.0, start_timeout_s=15.0)
+                      task_timeout_s=60.0, start_timeout_s=20.0)
     try:
         done = pool.run([WorkItem(0, "ok")], _submit)
         assert [ray_session.get(c.result_ref) for c in done] == ["ok"]
