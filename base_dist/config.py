@@ -195,6 +195,17 @@ class MetaConfig(Section):
     grad_clip: float = Field(5.0, gt=0)
     checkpoint_every: int = Field(1, ge=1)
     keep_checkpoints: int = Field(3, ge=1)
+    keep_every: int | None = Field(None, ge=1, description="also keep every checkpoint whose round is a "
+                                   "multiple of this (the last keep_checkpoints are kept anyway), so an "
+                                   "experiment can adapt from a long run's early rounds")
+
+    @model_validator(mode="after")
+    def _keep_every_saved(self) -> MetaConfig:
+        # Only rounds that are saved can be kept: a keep_every off the checkpoint grid keeps nothing.
+        if self.keep_every is not None and self.keep_every % self.checkpoint_every:
+            raise ValueError(f"meta.keep_every={self.keep_every} is not a multiple of meta.checkpoint_every="
+                             f"{self.checkpoint_every}, so no round it names is ever saved: use a multiple")
+        return self
 
 
 # ----------------------------------------------------------------------------- dist

@@ -49,6 +49,7 @@ def test_override_later_wins():
         (["meta.rounds=abc"], "meta.rounds"),
         (["space.arch.mode=random"], "space.arch.mode"),
         (["data.n_way=7"], "space.n_ways"),
+        (["meta.checkpoint_every=2", "meta.keep_every=3"], "meta.keep_every=3 is not a multiple"),
     ],
 )
 def test_bad_values_name_the_field(overrides, needle):

@@ -96,7 +96,8 @@ class Checkpointer(Callback):
     """A checkpoint every ``meta.checkpoint_every`` rounds, after the last round and on Ctrl-C."""
 
     def on_start(self, trainer: MetaTrainer) -> None:
-        self.store = CheckpointStore(trainer.run_dir / CHECKPOINT_SUBDIR, keep=trainer.cfg.meta.keep_checkpoints)
+        self.store = CheckpointStore(trainer.run_dir / CHECKPOINT_SUBDIR, keep=trainer.cfg.meta.keep_checkpoints,
+                                     keep_every=trainer.cfg.meta.keep_every)
 
     def _save(self, trainer: MetaTrainer) -> None:
         trainer.checkpoint = save_meta_checkpoint(self.store, trainer.cfg, trainer.done, trainer.W,

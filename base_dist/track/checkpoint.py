@@ -379,6 +379,9 @@ def _empty_groups(tree: TensorTree, prefix: str = "") -> list[str]:
 class CheckpointStore:
     """A directory of ``ckpt-<round>.safetensors`` files, of which the last ``keep`` are kept.
 
+    ``keep_every`` (optional) also keeps every round that is a multiple of it, so a long run keeps
+    the early checkpoints an experiment evaluates without keeping every one.
+
     The directory may be on a shared filesystem (see the module docstring); only the driver writes.
 
     Example:
@@ -387,13 +390,20 @@ class CheckpointStore:
         >>> _ = s.save(1, {"W": {"w": torch.zeros(1)}}); _ = s.save(2, {"W": {"w": torch.ones(1)}})
         >>> [p.name for p in s.list()]
         ['ckpt-000002.safetensors']
+        >>> s = CheckpointStore(tempfile.mkdtemp(), keep=1, keep_every=2)
+        >>> for r in range(1, 6): _ = s.save(r, {"W": {"w": torch.zeros(1)}})
+        >>> [p.name for p in s.list()]
+        ['ckpt-000002.safetensors', 'ckpt-000004.safetensors', 'ckpt-000005.safetensors']
     """
 
-    def __init__(self, directory: str | Path, keep: int = 3) -> None:
+    def __init__(self, directory: str | Path, keep: int = 3, keep_every: int | None = None) -> None:
         if keep < 1:
             raise ValueError("keep must be >= 1")
+        if keep_every is not None and keep_every < 1:
+            raise ValueError("keep_every must be >= 1 or None")
         self.dir = Path(directory).absolute()
         self.keep = keep
+        self.keep_every = keep_every
 
     def path_for(self, round: int) -> Path:
         """The file a save of ``round`` writes.
@@ -464,12 +474,17 @@ class CheckpointStore:
         return final
 
     def _prune(self, keep_path: Path | None = None) -> None:
-        """Delete checkpoints beyond the newest ``keep`` (never the one just saved) and temp files of crashed saves."""
+        """Delete checkpoints beyond the newest ``keep`` (never the one just saved, nor a ``keep_every``
+        multiple) and temp files of crashed saves."""
         for old in self.list()[: -self.keep]:
-            if old != keep_path:
+            if old != keep_path and not self._kept_for_good(old):
                 old.unlink(missing_ok=True)
         for stale in self.dir.glob(".ckpt-*.tmp-*"):
             stale.unlink(missing_ok=True)
+
+    def _kept_for_good(self, path: Path) -> bool:
+        match = _NAME_RE.match(path.name)
+        return bool(self.keep_every and match and int(match.group(1)) % self.keep_every == 0)
 
     def load(self, path: str | Path, expect_signature: str | None = None,
              expect_tensors: TensorTree | None = None) -> Checkpoint:

@@ -102,3 +102,9 @@ def test_ctrl_c_while_checkpointing_loses_no_metrics_line(trained_run, tmp_path,
     assert all(torch.equal(resumed.W[k], straight.W[k]) for k in straight.W)
     lines = (run / "metrics.jsonl").read_text().splitlines()
     assert [json.loads(x)["round"] for x in lines] == [0, 1, 2]
+
+
+def test_keep_every_keeps_early_rounds_a_short_keep_would_prune(tmp_path):
+    meta_train(tiny("meta.rounds=3", "meta.keep_checkpoints=1", "meta.keep_every=2"), tmp_path, progress=False)
+    kept = sorted(p.name for p in (tmp_path / "checkpoints").glob("ckpt-*"))
+    assert kept == ["ckpt-000002.safetensors", "ckpt-000003.safetensors"]

@@ -80,6 +80,14 @@ def test_save_is_atomic_and_keeps_last_k(tmp_path: Path, monkeypatch: pytest.Mon
     assert sorted(p.name for p in (tmp_path / "ck").iterdir()) == ["ckpt-000003.safetensors", "ckpt-000004.safetensors"]
 
 
+def test_keep_every_keeps_its_multiples_beside_the_last_k(tmp_path: Path) -> None:
+    store = CheckpointStore(tmp_path, keep=2, keep_every=3)
+    for r in range(1, 9):
+        store.save(r, _tree(r), {"signature": "s"})
+    assert [int(p.name[5:11]) for p in store.list()] == [3, 6, 7, 8]
+    assert store.load(store.path_for(3), "s").round == 3  # a kept early round is whole
+
+
 def test_truncated_file_is_clear_error_and_latest_good_falls_back(tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
     store = CheckpointStore(tmp_path, keep=3)
     store.save(1, _tree(1), {"signature": "s"})
