@@ -164,6 +164,24 @@ def genotype_stability(genotypes: Sequence[Genotype]) -> tuple[int, float]:
     return distinct, majority / len(chosen)
 
 
+def shared_edges(a: Genotype, b: Genotype) -> float:
+    """The share of chosen edges two genotypes have in common (1.0 = the same cells).
+
+    Example:
+        >>> a = get_genotype("darts_v2")
+        >>> shared_edges(a, a._replace(normal=[("skip_connect", 0), *a.normal[1:]]))
+        0.9375
+    """
+    edges_a, edges_b = _edges(a), _edges(b)
+    pool = list(edges_b)
+    common = 0
+    for e in edges_a:  # a multiset intersection: a node may choose one (input, op) twice
+        if e in pool:
+            pool.remove(e)
+            common += 1
+    return common / max(len(edges_a), len(edges_b))
+
+
 # ----------------------------------------------------------------------------- JSON
 def genotype_to_dict(g: Genotype) -> dict[str, Any]:
     """Plain JSON-safe dict: ``{"normal": [["sep_conv_3x3", 0], ...], "normal_concat": [2, ...], ...}``."""

@@ -20,6 +20,7 @@ from base_dist.space.genotypes import (
     genotype_to_json,
     get_genotype,
     parse_darts_genotype,
+    shared_edges,
 )
 
 OPS = list(DARTS_OPS)
@@ -67,6 +68,16 @@ def test_stability_compares_a_nodes_edges_as_a_set() -> None:
     assert distinct == 2 and agree == pytest.approx(40 / 48)  # other's 8 reduce edges are the minority
     with pytest.raises(ValueError):
         genotype_stability([])
+
+
+def test_shared_edges_counts_common_edges_per_node_as_a_multiset() -> None:
+    g = get_genotype("darts_v2")
+    swapped = g._replace(normal=[g.normal[1], g.normal[0], *g.normal[2:]])
+    assert shared_edges(g, swapped) == 1.0
+    twice = g._replace(normal=[g.normal[0], g.normal[0], *g.normal[2:]])  # node 0 repeats one edge
+    assert shared_edges(g, twice) == pytest.approx(15 / 16) == shared_edges(twice, g)
+    other = g._replace(reduce=[("avg_pool_3x3", 0)] * len(g.reduce))
+    assert shared_edges(g, other) == pytest.approx(8 / 16)
 
 
 def test_json_round_trip(tmp_path: Path) -> None:
