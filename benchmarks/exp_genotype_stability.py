@@ -6,7 +6,7 @@ runs choose), the pairwise shared-edge matrix, and the same agreement for as man
 genotypes (the chance reference). Reads only; writes nothing.
 
 Example:
-    .venv/bin/python benchmarks/exp_genotype_stability.py runs/gs-s*/genotype.json --ops-from runs/gs-s1
+    .venv/bin/python benchmarks/exp_genotype_stability.py runs/gs-s*/genotype.json
 """
 
 from __future__ import annotations
@@ -23,7 +23,8 @@ def main() -> None:
 
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("genotypes", nargs="+", type=Path, help="genotype.json files, one per run")
-    parser.add_argument("--ops-from", type=Path, required=True, help="a run dir whose config.yaml gives the ops")
+    parser.add_argument("--config", type=Path, default=Path("jobs/configs/prior.yaml"),
+                        help="the config whose search space (ops, nodes) the random reference draws from")
     parser.add_argument("--random-sets", type=int, default=200, help="random reference: this many sets")
     args = parser.parse_args()
 
@@ -34,7 +35,7 @@ def main() -> None:
         row = " ".join(f"{shared_edges(g, h):.2f}" for h in genotypes)
         print(f"  {path}: {row}")
 
-    space = load_config(args.ops_from / "config.yaml").space
+    space = load_config(args.config).space
     n = len(genotypes)
     first = [genotype_stability([random_genotype(list(space.ops), space.nodes, seed) for seed in range(n)])[1]]
     sets = first + [genotype_stability([random_genotype(list(space.ops), space.nodes, k * n + seed)
