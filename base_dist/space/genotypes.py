@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import ast
 import json
+from collections import Counter
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any, NamedTuple
@@ -173,12 +174,8 @@ def shared_edges(a: Genotype, b: Genotype) -> float:
         0.9375
     """
     edges_a, edges_b = _edges(a), _edges(b)
-    pool = list(edges_b)
-    common = 0
-    for e in edges_a:  # a multiset intersection: a node may choose one (input, op) twice
-        if e in pool:
-            pool.remove(e)
-            common += 1
+    # A multiset intersection: a node may choose one (input, op) twice.
+    common = sum((Counter(edges_a) & Counter(edges_b)).values())
     return common / max(len(edges_a), len(edges_b))
 
 
