@@ -316,6 +316,9 @@ class FewshotConfig(Section):
                                "pooling and BatchNorm after it, as conv4's blocks end in BatchNorm-ReLU; "
                                "without it their pooled features are so large that MAML's inner step "
                                "throws the classifier off (docs/results.md)")
+    conv_stem: int = Field(0, ge=0, le=4, description="genotype networks: replace DARTS's stem (conv3x3-BatchNorm) "
+                           "by this many of conv4's blocks (conv3x3-BatchNorm-ReLU-2x2 max-pool) at the same "
+                           "width, so the cells see maps 2^k smaller; 0 = DARTS's stem; conv4 ignores it")
     n_way: int = Field(5, ge=2, le=MAX_CLASSES)
     k_shot: int = Field(1, ge=1, description="support images per class")
     k_query: int = Field(15, ge=1, description="query images per class")

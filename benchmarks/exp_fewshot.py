@@ -61,6 +61,7 @@ def main() -> None:
               f"{fs.iterations} iterations x {fs.meta_batch} episodes, {fs.inner_steps} inner steps (lr "
               f"{fs.inner_lr}, gradient clipped at {fs.inner_grad_clip}; cell networks "
               f"{'with' if fs.feature_norm else 'without'} feature_norm, {fs.layers} cells, "
+              f"{f'a stem of {fs.conv_stem} conv4 blocks, ' if fs.conv_stem else ''}"
               f"{fs.param_ratio:g}x conv4's parameters), {fs.test_inner_steps} at test; {fs.eval_episodes} held-out test episodes per run, "
               f"the same for every arm; {wall} on {machine_line()}")
     body = f"Budget: {budget}.\n\n{table}\n\nPaired by seed (same test episodes):\n\n```\n{paired}\n```"

@@ -15,6 +15,8 @@
   (pooling straight into the classifier) feeds it features so large that the classifier holds 99 %
   of the gradient norm at initialisation and MAML's inner steps at lr 0.1 move little else
   (``benchmarks/probe_feature_norm.py``; docs/results.md (e): darts_v2 at 5-shot, 40.9 -> 91.1 %).
+  With ``conv_stem`` k > 0 its stem is k of conv4's blocks (conv3x3 -> BatchNorm -> ReLU -> 2x2
+  max-pool) at the DARTS stem's width, so the cells work on maps 2^k times smaller.
 
 **BatchNorm is transductive in both**: every BatchNorm normalises with the statistics of the batch it
 sees, in training *and* in eval mode, and keeps no running statistics (no buffers at all), as MAML's
@@ -39,6 +41,7 @@ from torch import nn
 
 from base_dist.errors import UserError
 from base_dist.space.genotypes import Genotype, get_genotype
+from base_dist.space.metanet import reduction_layers
 from base_dist.space.network import Network, create_network
 
 CONV4 = "conv4"
@@ -75,6 +78,20 @@ def transductive_batchnorm(net: nn.Module) -> nn.Module:
     return net
 
 
+def conv4_blocks(in_channels: int, filters: int, blocks: int) -> nn.Sequential:
+    """``blocks`` of conv4's conv3x3 -> BatchNorm -> ReLU -> 2x2 max-pool, ``filters`` wide (transductive BatchNorm).
+
+    Example:
+        >>> conv4_blocks(1, 8, 2)(torch.zeros(2, 1, 16, 16)).shape
+        torch.Size([2, 8, 4, 4])
+    """
+    layers: list[nn.Module] = []
+    for b in range(blocks):
+        layers += [nn.Conv2d(in_channels if b == 0 else filters, filters, 3, padding=1),
+                   nn.BatchNorm2d(filters, track_running_stats=False), nn.ReLU(), nn.MaxPool2d(2)]
+    return nn.Sequential(*layers)
+
+
 class Conv4(nn.Module):
     """MAML's 4-conv network (see the module docstring); BatchNorm is transductive.
 
@@ -88,13 +105,8 @@ class Conv4(nn.Module):
         if image_size < CONV4_MIN_IMAGE_SIZE:
             raise UserError(f"the conv4 network needs images of at least {CONV4_MIN_IMAGE_SIZE} px "
                             f"(four 2x2 max-pools), got {image_size}")
-        layers: list[nn.Module] = []
-        c, s = in_channels, image_size
-        for _ in range(4):
-            layers += [nn.Conv2d(c, filters, 3, padding=1), nn.BatchNorm2d(filters, track_running_stats=False),
-                       nn.ReLU(), nn.MaxPool2d(2)]
-            c, s = filters, s // 2
-        self.features = nn.Sequential(*layers)
+        self.features = conv4_blocks(in_channels, filters, 4)
+        s = image_size // 2 ** 4
         self.classifier = nn.Linear(filters * s * s, n_way)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
@@ -123,15 +135,26 @@ def normalize_features(net: Network) -> Network:
     return net
 
 
+def check_conv_stem(conv_stem: int, image_size: int, layers: int) -> None:
+    """Refuse a stem that pools the map below what the cells' reductions need (1 px after the last one)."""
+    reductions = len(reduction_layers(layers))
+    if conv_stem and image_size // 2 ** conv_stem < 2 ** reductions:
+        raise UserError(f"fewshot.conv_stem={conv_stem} pools {image_size} px images to "
+                        f"{image_size // 2 ** conv_stem} px, too small for the {reductions} reduction cell(s) of "
+                        f"{layers} cells (need >= {2 ** reductions} px): lower conv_stem or raise image_size")
+
+
 def _genotype_network(g: Genotype, in_channels: int, n_way: int, channels: int, layers: int,
-                      feature_norm: bool) -> nn.Module:
+                      feature_norm: bool, conv_stem: int = 0) -> nn.Module:
     net = create_network(g, macro="cifar", channels=channels, layers=layers, num_classes=n_way,
                          in_channels=in_channels, auxiliary=False, drop_path_prob=0.0)
+    if conv_stem:  # same output width as DARTS's stem, so the first cells' preprocessing is unchanged
+        net.stem = conv4_blocks(in_channels, net.stem[0].out_channels, conv_stem)
     return transductive_batchnorm(normalize_features(net) if feature_norm else net)
 
 
 def matched_channels(genotype: Genotype | str | Path, target: int, *, in_channels: int, n_way: int,
-                     layers: int = GENOTYPE_LAYERS, feature_norm: bool = True) -> int:
+                     layers: int = GENOTYPE_LAYERS, feature_norm: bool = True, conv_stem: int = 0) -> int:
     """The genotype network width whose parameter count is closest to ``target`` (ties: the narrower).
 
     Example:
@@ -139,8 +162,8 @@ def matched_channels(genotype: Genotype | str | Path, target: int, *, in_channel
         8
     """
     g = genotype if isinstance(genotype, Genotype) else get_genotype(genotype)
-    return _closest_width(lambda c: parameter_count(_genotype_network(g, in_channels, n_way, c, layers, feature_norm)),
-                          target)
+    return _closest_width(
+        lambda c: parameter_count(_genotype_network(g, in_channels, n_way, c, layers, feature_norm, conv_stem)), target)
 
 
 def _closest_width(count: Callable[[int], int], target: int) -> int:
@@ -157,7 +180,7 @@ def _closest_width(count: Callable[[int], int], target: int) -> int:
 
 def network_width(network: str | Path | Genotype, in_channels: int, n_way: int, image_size: int, *,
                   channels: int | None = None, layers: int = GENOTYPE_LAYERS, feature_norm: bool = True,
-                  param_ratio: float = 1.0) -> int:
+                  param_ratio: float = 1.0, conv_stem: int = 0) -> int:
     """The width the network will have: ``channels``, else conv4's 32 filters, or the width (conv4-wide's
     filters, a genotype's channels) whose parameter count is closest to ``param_ratio`` times conv4's.
 
@@ -177,7 +200,7 @@ def network_width(network: str | Path | Genotype, in_channels: int, n_way: int, 
         return _closest_width(lambda f: parameter_count(Conv4(in_channels, n_way, size, filters=f)), target)
     g = network if isinstance(network, Genotype) else _genotype(network)
     return matched_channels(g, target, in_channels=in_channels, n_way=n_way, layers=layers,
-                            feature_norm=feature_norm)
+                            feature_norm=feature_norm, conv_stem=conv_stem)
 
 
 def is_conv4(network: str | Path | Genotype) -> bool:
@@ -194,10 +217,11 @@ def network_genotype(network: str | Path | Genotype) -> Genotype | None:
 
 def create_fewshot_network(network: str | Path | Genotype, in_channels: int, n_way: int, image_size: int, *,
                            channels: int | None = None, layers: int = GENOTYPE_LAYERS,
-                           feature_norm: bool = True, param_ratio: float = 1.0) -> nn.Module:
+                           feature_norm: bool = True, param_ratio: float = 1.0, conv_stem: int = 0) -> nn.Module:
     """``conv4``, ``conv4-wide`` or a genotype's network (width: :func:`network_width`).
 
-    ``feature_norm`` (genotype networks only): conv4's ending, see :func:`normalize_features`.
+    Genotype networks only: ``feature_norm`` gives conv4's ending (:func:`normalize_features`) and
+    ``conv_stem`` k replaces the stem by k of conv4's blocks (:func:`conv4_blocks`).
 
     Example:
         >>> net = create_fewshot_network("darts_v2", in_channels=1, n_way=5, image_size=28)
@@ -205,8 +229,9 @@ def create_fewshot_network(network: str | Path | Genotype, in_channels: int, n_w
         (29077, torch.Size([2, 5]))
     """
     width = network_width(network, in_channels, n_way, image_size, channels=channels, layers=layers,
-                          feature_norm=feature_norm, param_ratio=param_ratio)
+                          feature_norm=feature_norm, param_ratio=param_ratio, conv_stem=conv_stem)
     g = network_genotype(network)
     if g is None:
         return Conv4(in_channels, n_way, image_size, filters=width)
-    return _genotype_network(g, in_channels, n_way, width, layers, feature_norm)
+    check_conv_stem(conv_stem, image_size, layers)
+    return _genotype_network(g, in_channels, n_way, width, layers, feature_norm, conv_stem)

@@ -55,7 +55,7 @@ def _shape(cfg: ExperimentConfig) -> dict[str, Any]:
     """The settings that size a few-shot network, as :func:`create_fewshot_network` takes them."""
     fs = cfg.fewshot
     return {"channels": fs.channels, "layers": fs.layers, "feature_norm": fs.feature_norm,
-            "param_ratio": fs.param_ratio}
+            "param_ratio": fs.param_ratio, "conv_stem": fs.conv_stem}
 
 
 def describe_network(cfg: ExperimentConfig, net: nn.Module, in_channels: int) -> dict[str, Any]:
@@ -66,7 +66,9 @@ def describe_network(cfg: ExperimentConfig, net: nn.Module, in_channels: int) ->
     return {"network": fs.network, "genotype": None if g is None else genotype_to_dict(g), "channels": width,
             "layers": None if g is None else fs.layers, "feature_norm": None if g is None else fs.feature_norm,
             "in_channels": in_channels, "n_way": fs.n_way,
-            "image_size": fs.image_size, "params": parameter_count(net)}
+            "image_size": fs.image_size, "params": parameter_count(net),
+            # only when set: the descriptions (and signatures) of earlier checkpoints stay as they were
+            **({"conv_stem": fs.conv_stem} if g is not None and fs.conv_stem else {})}
 
 
 def fewshot_signature(description: dict[str, Any], net: nn.Module) -> str:

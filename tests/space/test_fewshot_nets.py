@@ -63,6 +63,19 @@ def test_conv4_wide_is_conv4_at_the_param_ratio():
     assert network_genotype("conv4-wide") is None
 
 
+def test_conv_stem_puts_conv4_blocks_before_the_cells_at_matched_size():
+    conv4 = parameter_count(create_fewshot_network("conv4", 1, 5, 16))
+    for k in (1, 2):
+        net = create_fewshot_network("darts_v2", 1, 5, 16, layers=3, conv_stem=k)
+        pools = [m for m in net.stem if isinstance(m, torch.nn.MaxPool2d)]
+        assert len(pools) == k and net.stem(torch.zeros(2, 1, 16, 16)).shape[-1] == 16 // 2 ** k
+        assert abs(parameter_count(net) - conv4) / conv4 < 0.1
+        assert net(torch.zeros(3, 1, 16, 16)).shape == (3, 5)
+    assert parameter_count(create_fewshot_network("conv4", 1, 5, 16, conv_stem=2)) == conv4  # conv4 ignores it
+    with pytest.raises(UserError, match="conv_stem=3 pools 16 px images to 2 px"):
+        create_fewshot_network("darts_v2", 1, 5, 16, layers=3, conv_stem=3)
+
+
 def test_bad_networks_are_one_line_errors():
     with pytest.raises(UserError, match="at least 16 px"):
         create_fewshot_network("conv4", 1, 5, 8)

@@ -48,6 +48,8 @@ def test_train_then_eval_then_resume(tmp_path, capsys):
     (["--set", "fewshot.source=digits", "--set", "data.holdout_classes=5", "--set", "fewshot.val_every=1"],
      "'digits' has no fixed class split, so no val classes"),
     (["--set", "fewshot.inner_lr=-1"], "fewshot.inner_lr"),
+    (["--network", "darts_v2", "--set", "fewshot.layers=3", "--set", "fewshot.conv_stem=3"],
+     "fewshot.conv_stem=3 pools 16 px images to 2 px"),
 ])
 def test_bad_train_input_is_one_line_and_writes_nothing(tmp_path, capsys, args, needle):
     line = _one_error_line(capsys, "fewshot", "train", *TINY, *args, "--run-dir", str(tmp_path / "r"))
