@@ -134,6 +134,47 @@ def average_distributions(samples: Sequence[torch.Tensor]) -> torch.Tensor:
     return torch.stack([s.detach().float().cpu() for s in samples]).mean(0)
 
 
+def edge_indicator(pairs: Sequence[Pair], ops: Sequence[str], nodes: int) -> torch.Tensor:
+    """A cell's chosen ``(op, input)`` pairs as an ``[edges, ops]`` 0/1 mask, the layout of phi.
+
+    A pair a node chose twice counts once: a run votes for an edge or not.
+
+    Example:
+        >>> edge_indicator([("skip_connect", 1), ("sep_conv_3x3", 0)], ["none", "skip_connect", "sep_conv_3x3"], 1).tolist()
+        [[0.0, 0.0, 1.0], [0.0, 1.0, 0.0]]
+    """
+    mask = torch.zeros(sum(k + 2 for k in range(nodes)), len(ops))
+    for n, (op, i) in enumerate(pairs):
+        if op not in ops:
+            raise UserError(f"genotype op {op!r} is not in the search space's ops ({', '.join(ops)})")
+        mask[sum(k + 2 for k in range(n // 2)) + i, list(ops).index(op)] = 1.0
+    return mask
+
+
+def vote_genotype(genotypes: Sequence[Genotype], ops: Sequence[str]) -> Genotype:
+    """The genotype most runs agree on: BASE's derivation over the share of runs choosing each edge.
+
+    Per node the two ``(input, op)`` edges chosen by the most runs (one input may be kept twice with
+    two ops, as :func:`derive_genotype` allows); ties go to the lower input, then the earlier op.
+
+    Example:
+        >>> ops = ["none", "skip_connect", "sep_conv_3x3"]
+        >>> a = Genotype([("skip_connect", 0), ("skip_connect", 1)], [2], [("sep_conv_3x3", 0)] * 2, [2])
+        >>> b = Genotype([("sep_conv_3x3", 1), ("skip_connect", 1)], [2], [("sep_conv_3x3", 0)] * 2, [2])
+        >>> vote_genotype([a, b, a], ops).normal
+        [('skip_connect', 1), ('skip_connect', 0)]
+    """
+    if not genotypes:
+        raise ValueError("vote_genotype needs at least one genotype")
+    nodes = {g.nodes for g in genotypes}
+    if len(nodes) != 1:
+        raise UserError(f"genotypes with different node counts ({sorted(nodes)}) cannot be voted together")
+    n = nodes.pop()
+    share = {cell: average_distributions([edge_indicator(getattr(g, cell), ops, n) for g in genotypes])
+             for cell in ("normal", "reduce")}
+    return derive_genotype(share["normal"], share["reduce"], ops, nodes=n)
+
+
 def _edges(g: Genotype) -> list[tuple[str, int, int, str]]:
     """``(cell, node, input, op)`` per chosen edge: a node's two edges compared as a set, not by slot."""
     return [(cell, n // 2, i, op) for cell in ("normal", "reduce") for n, (op, i) in enumerate(getattr(g, cell))]

@@ -21,6 +21,7 @@ from base_dist.space.genotypes import (
     get_genotype,
     parse_darts_genotype,
     shared_edges,
+    vote_genotype,
 )
 
 OPS = list(DARTS_OPS)
@@ -68,6 +69,21 @@ def test_stability_compares_a_nodes_edges_as_a_set() -> None:
     assert distinct == 2 and agree == pytest.approx(40 / 48)  # other's 8 reduce edges are the minority
     with pytest.raises(ValueError):
         genotype_stability([])
+
+
+def test_vote_keeps_the_majority_edges_of_each_node() -> None:
+    ops = list(DARTS_OPS)
+    g = get_genotype("darts_v2")
+    assert shared_edges(vote_genotype([g], ops), g) == 1.0
+    other = g._replace(reduce=[("avg_pool_3x3", 0), ("avg_pool_3x3", 1)] * g.nodes,
+                       normal=[("dil_conv_5x5", 1), *g.normal[1:]])
+    voted = vote_genotype([other, g, g], ops)
+    assert shared_edges(voted, g) == 1.0 and shared_edges(vote_genotype([other, other, g], ops), other) == 1.0
+    assert voted.normal_concat == g.normal_concat
+    with pytest.raises(UserError, match="not in the search space"):
+        vote_genotype([g], ["none", "skip_connect"])
+    with pytest.raises(UserError, match="different node counts"):
+        vote_genotype([g, g._replace(normal=g.normal[:6], reduce=g.reduce[:6])], ops)
 
 
 def test_shared_edges_counts_common_edges_per_node_as_a_multiset() -> None:
