@@ -341,6 +341,10 @@ class FewshotConfig(Section):
     eval_source: str | None = Field(None, description="cross-domain check: held-out episodes from this source "
                                     "(e.g. meta-train on fashion-mnist, test on digits); None: the source's holdout")
     eval_seed: int = Field(0, description="seeds the test episodes (not the run's seed: runs are paired)")
+    select_candidates: int = Field(4, ge=1, le=64, description="`fewshot select`: genotypes to score (the search's "
+                                   "most probable, then distinct ones from Gumbel draws of its phi)")
+    select_iterations: int = Field(100, ge=1, description="`fewshot select`: MAML iterations per candidate")
+    select_val_episodes: int = Field(100, ge=2, description="`fewshot select`: val-class episodes scoring each candidate")
 
 
 class ExperimentConfig(Section):

@@ -6,6 +6,7 @@ Example:
     $ base-dist fewshot train --network conv4 --k-shot 1 --set fewshot.iterations=300 --run-dir runs/maml
     $ base-dist fewshot train --resume runs/maml --set fewshot.iterations=600
     $ base-dist fewshot eval runs/maml --episodes 600
+    $ base-dist fewshot select runs/fs-search --candidates 4 --iterations 100 --run-dir runs/fs-select
 """
 
 from __future__ import annotations
@@ -123,5 +124,53 @@ def search_cmd(config_path: Path | None, overrides: tuple[str, ...], run_dir: Pa
         result = create_trainer(cfg, run_dir, resume=resume, progress=True).run()
     click.echo(f"fewshot search: {result.rounds_done}/{cfg.meta.rounds} rounds ({cfg.space.arch.mode}) | "
                f"genotype: {result.genotype}")
+    click.echo(f"next: base-dist fewshot train --network {run_dir / 'genotype.json'}")
+    echo_run_dir(run_dir)
+
+
+@command.command(name="select")
+@click.argument("search_dir", type=click.Path(path_type=Path))
+@config_options
+@click.option("--candidates", type=click.IntRange(min=1), default=None,
+              help="genotypes to score: the most probable, then Gumbel draws (fewshot.select_candidates)")
+@click.option("--iterations", type=click.IntRange(min=1), default=None,
+              help="MAML iterations per candidate (fewshot.select_iterations)")
+@click.option("--resume", "resume_dir", type=click.Path(path_type=Path), default=None,
+              help="continue the selection in this directory: finished candidates are kept, an interrupted one resumes")
+def select_cmd(search_dir: Path, config_path: Path | None, overrides: tuple[str, ...], run_dir: Path | None,
+               candidates: int | None, iterations: int | None, resume_dir: Path | None) -> None:
+    """Score SEARCH_DIR's genotypes by a short MAML run each on the val classes; keep the best as genotype.json.
+
+    The config is SEARCH_DIR's own (the same source, shots and sizes) unless --config is given.
+    """
+    from base_dist.cli.meta_train import setup_logging
+    from base_dist.config import apply_overrides, config_from_dict
+    from base_dist.meta.prior import load_posterior
+    from base_dist.report.fewshot_select import CANDIDATES_FILE, check_select, select_fewshot
+    from base_dist.track.rundir import open_run_dir
+
+    try:  # bad input fails before a run directory is created
+        post = load_posterior(search_dir)
+    except UserError as err:
+        raise UserError(f"{err}; pass the run directory that `base-dist fewshot search` wrote") from err
+    resume, run_dir, config_path = resume_settings(resume_dir, run_dir, config_path, "fewshot select")
+    extra = flag_overrides({"fewshot.select_candidates": candidates, "fewshot.select_iterations": iterations})
+    if config_path is None:
+        cfg = config_from_dict(apply_overrides(dict(post.config), [*overrides, *extra]), origin=f"config of {post.path}")
+    else:
+        cfg = resolve_config(config_path, overrides, extra)
+    check_select(cfg, post)
+    if resume and not (run_dir / "candidates").is_dir():
+        raise UserError(f"cannot resume {run_dir}: it holds no selection (no candidates/); start a new one",
+                        option="resume")
+    if not resume and run_dir is not None and (run_dir / "candidates").exists():
+        raise UserError(f"{run_dir} already holds a selection; continue it with --resume {run_dir} or pick another "
+                        f"--run-dir", option="run-dir")
+    set_threads(cfg)
+    setup_logging()
+    with open_run_dir("fewshot-select", run_dir) as run_dir:
+        result = select_fewshot(cfg, post, run_dir)
+    click.echo(result.line())
+    click.echo(f"candidates: {run_dir / CANDIDATES_FILE}")
     click.echo(f"next: base-dist fewshot train --network {run_dir / 'genotype.json'}")
     echo_run_dir(run_dir)

@@ -1,0 +1,158 @@
+"""``fewshot select``: score a few-shot search's genotypes by a short MAML run each and keep the best.
+
+The supernet ranks cells by how well *it* learns with them; a MAML network of one cell can train quite
+differently (docs/results.md (e): at 4x conv4's size, searched cells from 30.8 to 51.9 %). This is the
+search's evaluator: the candidates are the search's most probable genotype and genotypes derived from
+Gumbel draws of its phi (seeded, distinct), each is trained with ``fewshot.select_iterations`` MAML
+iterations exactly as ``fewshot train`` would, and scored by its accuracy on
+``fewshot.select_val_episodes`` episodes of the *val* classes (the same episodes for every candidate;
+the holdout classes stay unseen). The winner (ties: the earlier candidate) is written as
+``genotype.json``; ``candidates.json`` lists every candidate with its score.
+
+Layout of the run directory: ``candidates/K.json`` (candidate K's genotype), ``candidate-K/`` (its
+MAML run: checkpoints, metrics), ``candidates.json``, ``genotype.json``. A run resumes candidate by
+candidate: finished ones are read back, an interrupted one continues from its checkpoint.
+
+Example:
+    >>> # res = select_fewshot(cfg, "runs/fs-search", "runs/fs-select")
+    >>> # res.best.genotype, [c.val_acc for c in res.candidates]
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Any
+
+from torch import Tensor
+
+from base_dist.config import ExperimentConfig, config_from_dict, config_to_dict
+from base_dist.errors import UserError
+from base_dist.meta.prior import Posterior
+from base_dist.space.arch import sample_arch
+from base_dist.space.genotypes import Genotype, derive_genotype, genotype_to_dict, genotype_to_json, shared_edges
+from base_dist.track.checkpoint import CHECKPOINT_SUBDIR
+from base_dist.track.rundir import write_config
+from base_dist.train.fewshot import SUMMARY_FILE, check_fewshot, fewshot_train
+from base_dist.utils import make_generator
+
+log = logging.getLogger(__name__)
+CANDIDATES_FILE = "candidates.json"
+GENOTYPE_FILE = "genotype.json"
+DRAWS_PER_CANDIDATE = 50  # a peaked phi repeats its genotype often: give up after this many draws each
+
+
+@dataclass
+class Candidate:
+    """One genotype of the search, where it came from, and its short-MAML score on the val classes."""
+
+    index: int
+    origin: str
+    genotype: Genotype
+    val_acc: float
+    val_ci95: float
+    params: int
+    train_s: float
+
+    def to_dict(self) -> dict[str, Any]:
+        return {**asdict(self), "genotype": genotype_to_dict(self.genotype)}
+
+
+@dataclass
+class SelectResult:
+    """Every candidate, scored, and the winner."""
+
+    candidates: list[Candidate]
+    best: Candidate
+
+    def line(self) -> str:
+        scores = ", ".join(f"{c.index}: {100 * c.val_acc:.1f}%" for c in self.candidates)
+        return (f"fewshot select: {len(self.candidates)} candidates (val accuracy {scores}) | best: candidate "
+                f"{self.best.index} ({self.best.origin}), {100 * self.best.val_acc:.2f}% ± {100 * self.best.val_ci95:.2f}%")
+
+
+def candidate_genotypes(phi_normal: Tensor, phi_reduce: Tensor, ops: list[str], nodes: int, count: int,
+                        seed: int) -> list[tuple[str, Genotype]]:
+    """The most probable genotype of phi, then distinct genotypes derived from seeded Gumbel draws of phi.
+
+    Fewer than ``count`` come back when phi is so peaked that new draws keep repeating known genotypes.
+
+    Example:
+        >>> import torch
+        >>> phi = torch.zeros(5, 3); phi[:, 1] = 3.0
+        >>> found = candidate_genotypes(phi, phi, ["none", "skip_connect", "sep_conv_3x3"], 2, 3, seed=0)
+        >>> [origin for origin, _ in found][0], found[0][1].normal[:2]
+        ('most probable', [('skip_connect', 0), ('skip_connect', 1)])
+        >>> len(found) == len({str(g) for _, g in found}) == 3
+        True
+    """
+    out = [("most probable", derive_genotype(phi_normal.softmax(-1), phi_reduce.softmax(-1), ops, nodes))]
+    gen = make_generator(seed, "fewshot-select")
+    for draw in range(1, DRAWS_PER_CANDIDATE * count + 1):
+        if len(out) >= count:
+            break
+        normal = sample_arch(phi_normal, "gumbel", gen=gen).weights
+        reduce = sample_arch(phi_reduce, "gumbel", gen=gen).weights
+        g = derive_genotype(normal, reduce, ops, nodes)
+        if all(shared_edges(g, known) < 1.0 for _, known in out):
+            out.append((f"gumbel draw {draw}", g))
+    return out
+
+
+def candidate_config(cfg: ExperimentConfig, genotype_file: Path) -> ExperimentConfig:
+    """``cfg`` for one candidate's short MAML run: its genotype, ``select_iterations``, one val score at the end."""
+    fs = cfg.fewshot
+    data = config_to_dict(cfg)
+    data["fewshot"].update(network=str(genotype_file), iterations=fs.select_iterations,
+                           val_every=fs.select_iterations, val_episodes=fs.select_val_episodes,
+                           checkpoint_every=min(fs.checkpoint_every, fs.select_iterations))
+    return config_from_dict(data, origin="fewshot select candidate config")
+
+
+def _score(cfg: ExperimentConfig, sub: Path) -> tuple[float, float, int, float]:
+    """Train (or finish, or read back) one candidate's run; ``(val acc, its CI, params, train seconds)``."""
+    summary_path = sub / SUMMARY_FILE
+    done = summary_path.is_file() and json.loads(summary_path.read_text())["iterations_done"] >= cfg.fewshot.iterations
+    if not done:
+        fewshot_train(cfg, sub, resume=(sub / CHECKPOINT_SUBDIR).is_dir() and any((sub / CHECKPOINT_SUBDIR).iterdir()))
+    summary = json.loads(summary_path.read_text())
+    rows = [json.loads(line) for line in (sub / "metrics.jsonl").read_text().splitlines() if line.strip()]
+    last = next(r for r in reversed(rows) if "val_acc" in r)
+    return float(last["val_acc"]), float(last["val_ci95"]), int(summary["params"]), float(summary["train_s"])
+
+
+def check_select(cfg: ExperimentConfig, post: Posterior) -> None:
+    """Refuse what would fail later, before the run directory is written: a search without few-shot heads,
+    or MAML settings (source, sizes, network width) that ``fewshot train`` refuses."""
+    if post.kind != "meta-train" or "fewshot" not in post.config or not post.config.get("meta", {}).get("second_order"):
+        raise UserError(f"{post.path}: not a `fewshot search` run (pass the run directory that `base-dist fewshot "
+                        f"search` wrote)")
+    # The candidates do not exist yet: darts_v2 stands in, to check the cell network's settings (stem, sizes).
+    data = config_to_dict(cfg)
+    data["fewshot"].update(network="darts_v2", val_every=1)  # val_every: the val classes must serve episodes
+    check_fewshot(config_from_dict(data, origin="fewshot select config"))
+
+
+def select_fewshot(cfg: ExperimentConfig, post: Posterior, run_dir: str | Path) -> SelectResult:
+    """Score the search ``post``'s candidates (see the module docstring) into ``run_dir``; the caller holds its lock."""
+    fs, run_dir = cfg.fewshot, Path(run_dir).absolute()
+    write_config(cfg, run_dir)
+    found = candidate_genotypes(post.W["arch.normal"], post.W["arch.reduce"], list(post.space.ops), post.space.nodes,
+                                fs.select_candidates, cfg.seed)
+    (run_dir / "candidates").mkdir(parents=True, exist_ok=True)
+    scored: list[Candidate] = []
+    for k, (origin, g) in enumerate(found):
+        path = run_dir / "candidates" / f"{k}.json"
+        path.write_text(genotype_to_json(g) + "\n")
+        log.info("candidate %d/%d (%s): %s", k + 1, len(found), origin, g)
+        acc, ci, params, seconds = _score(candidate_config(cfg, path), run_dir / f"candidate-{k}")
+        scored.append(Candidate(k, origin, g, acc, ci, params, seconds))
+        log.info("candidate %d: val accuracy %.2f%% ± %.2f%%", k, 100 * acc, 100 * ci)
+    best = max(scored, key=lambda c: (c.val_acc, -c.index))
+    (run_dir / GENOTYPE_FILE).write_text(genotype_to_json(best.genotype) + "\n")
+    record = {"search": str(post.path), "best": best.index, "iterations": fs.select_iterations,
+              "val_episodes": fs.select_val_episodes, "candidates": [c.to_dict() for c in scored]}
+    (run_dir / CANDIDATES_FILE).write_text(json.dumps(record, indent=1) + "\n")
+    return SelectResult(scored, best)
