@@ -32,7 +32,14 @@ from base_dist.config import ExperimentConfig, config_from_dict, config_to_dict
 from base_dist.errors import UserError
 from base_dist.meta.prior import Posterior
 from base_dist.space.arch import sample_arch
-from base_dist.space.genotypes import Genotype, derive_genotype, genotype_to_dict, genotype_to_json, shared_edges
+from base_dist.space.genotypes import (
+    Genotype,
+    derive_genotype,
+    genotype_to_dict,
+    genotype_to_json,
+    load_genotype_file,
+    shared_edges,
+)
 from base_dist.track.checkpoint import CHECKPOINT_SUBDIR
 from base_dist.track.rundir import write_config
 from base_dist.train.fewshot import SUMMARY_FILE, check_fewshot, fewshot_train
@@ -138,9 +145,14 @@ def check_select(cfg: ExperimentConfig, post: Posterior) -> None:
 def select_fewshot(cfg: ExperimentConfig, post: Posterior, run_dir: str | Path) -> SelectResult:
     """Score the search ``post``'s candidates (see the module docstring) into ``run_dir``; the caller holds its lock."""
     fs, run_dir = cfg.fewshot, Path(run_dir).absolute()
-    write_config(cfg, run_dir)
     found = candidate_genotypes(post.W["arch.normal"], post.W["arch.reduce"], list(post.space.ops), post.space.nodes,
                                 fs.select_candidates, cfg.seed)
+    for k, (_, g) in enumerate(found):  # a resumed selection must continue the same search's candidates
+        path = run_dir / "candidates" / f"{k}.json"
+        if path.is_file() and load_genotype_file(path) != g:
+            raise UserError(f"{run_dir}: candidate {k} came from another search or seed than {post.path}; resume with "
+                            f"the same SEARCH_DIR and seed, or pick another --run-dir")
+    write_config(cfg, run_dir)
     (run_dir / "candidates").mkdir(parents=True, exist_ok=True)
     scored: list[Candidate] = []
     for k, (origin, g) in enumerate(found):

@@ -58,6 +58,11 @@ def test_select_scores_distinct_candidates_and_keeps_the_best(search, tmp_path, 
     resumed = _record(again)
     assert [c["val_acc"] for c in resumed["candidates"]] == accs and resumed["best"] == record["best"]
     assert [c["genotype"] for c in resumed["candidates"]] == [c["genotype"] for c in record["candidates"]]
+    # Resuming with another seed would score other candidates: refused, nothing changed.
+    before = sorted(p.name for p in again.rglob("*"))
+    assert main(["fewshot", "select", str(search), "--resume", str(again), "--set", "seed=7"]) == 2
+    assert "came from another search or seed" in capsys.readouterr().err
+    assert sorted(p.name for p in again.rglob("*")) == before
 
 
 def test_select_refusals_are_one_line_and_write_nothing(search, tmp_path, capsys):
