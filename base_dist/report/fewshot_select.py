@@ -43,7 +43,7 @@ from base_dist.space.genotypes import (
 from base_dist.track.checkpoint import CHECKPOINT_SUBDIR
 from base_dist.track.rundir import write_config
 from base_dist.train.fewshot import SUMMARY_FILE, check_fewshot, fewshot_train
-from base_dist.utils import make_generator
+from base_dist.utils import make_generator, write_text_atomic
 
 log = logging.getLogger(__name__)
 CANDIDATES_FILE = "candidates.json"
@@ -157,14 +157,14 @@ def select_fewshot(cfg: ExperimentConfig, post: Posterior, run_dir: str | Path) 
     scored: list[Candidate] = []
     for k, (origin, g) in enumerate(found):
         path = run_dir / "candidates" / f"{k}.json"
-        path.write_text(genotype_to_json(g) + "\n")
-        log.info("candidate %d/%d (%s): %s", k + 1, len(found), origin, g)
+        write_text_atomic(path, genotype_to_json(g) + "\n")
+        log.info("candidate %d of %d (%s): %s", k, len(found), origin, g)
         acc, ci, params, seconds = _score(candidate_config(cfg, path), run_dir / f"candidate-{k}")
         scored.append(Candidate(k, origin, g, acc, ci, params, seconds))
         log.info("candidate %d: val accuracy %.2f%% ± %.2f%%", k, 100 * acc, 100 * ci)
     best = max(scored, key=lambda c: (c.val_acc, -c.index))
-    (run_dir / GENOTYPE_FILE).write_text(genotype_to_json(best.genotype) + "\n")
+    write_text_atomic(run_dir / GENOTYPE_FILE, genotype_to_json(best.genotype) + "\n")
     record = {"search": str(post.path), "best": best.index, "iterations": fs.select_iterations,
               "val_episodes": fs.select_val_episodes, "candidates": [c.to_dict() for c in scored]}
-    (run_dir / CANDIDATES_FILE).write_text(json.dumps(record, indent=1) + "\n")
+    write_text_atomic(run_dir / CANDIDATES_FILE, json.dumps(record, indent=1) + "\n")
     return SelectResult(scored, best)
