@@ -40,9 +40,9 @@ from base_dist.space.genotypes import (
     load_genotype_file,
     shared_edges,
 )
-from base_dist.track.checkpoint import CHECKPOINT_SUBDIR
+from base_dist.track.checkpoint import CHECKPOINT_SUBDIR, CheckpointStore
 from base_dist.track.rundir import write_config
-from base_dist.train.fewshot import SUMMARY_FILE, check_fewshot, fewshot_train
+from base_dist.train.fewshot import METRICS_FILE, SUMMARY_FILE, check_fewshot, fewshot_train
 from base_dist.utils import make_generator, write_text_atomic
 
 log = logging.getLogger(__name__)
@@ -122,10 +122,10 @@ def _score(cfg: ExperimentConfig, sub: Path) -> tuple[float, float, int, float]:
     """Train (or finish, or read back) one candidate's run; ``(val acc, its CI, params, train seconds)``."""
     summary_path = sub / SUMMARY_FILE
     done = summary_path.is_file() and json.loads(summary_path.read_text())["iterations_done"] >= cfg.fewshot.iterations
-    if not done:
-        fewshot_train(cfg, sub, resume=(sub / CHECKPOINT_SUBDIR).is_dir() and any((sub / CHECKPOINT_SUBDIR).iterdir()))
+    if not done:  # an interrupted candidate continues from its newest checkpoint, as `fewshot train --resume`
+        fewshot_train(cfg, sub, resume=bool(CheckpointStore(sub / CHECKPOINT_SUBDIR).list()))
     summary = json.loads(summary_path.read_text())
-    rows = [json.loads(line) for line in (sub / "metrics.jsonl").read_text().splitlines() if line.strip()]
+    rows = [json.loads(line) for line in (sub / METRICS_FILE).read_text().splitlines() if line.strip()]
     last = next(r for r in reversed(rows) if "val_acc" in r)
     return float(last["val_acc"]), float(last["val_ci95"]), int(summary["params"]), float(summary["train_s"])
 

@@ -25,6 +25,7 @@ import torch
 
 from base_dist.config import MAX_NODES, read_text
 from base_dist.errors import UserError
+from base_dist.space.cells import num_edges
 
 Pair = tuple[str, int]
 
@@ -143,11 +144,11 @@ def edge_indicator(pairs: Sequence[Pair], ops: Sequence[str], nodes: int) -> tor
         >>> edge_indicator([("skip_connect", 1), ("sep_conv_3x3", 0)], ["none", "skip_connect", "sep_conv_3x3"], 1).tolist()
         [[0.0, 0.0, 1.0], [0.0, 1.0, 0.0]]
     """
-    mask = torch.zeros(sum(k + 2 for k in range(nodes)), len(ops))
+    mask = torch.zeros(num_edges(nodes), len(ops))
     for n, (op, i) in enumerate(pairs):
         if op not in ops:
             raise UserError(f"genotype op {op!r} is not in the search space's ops ({', '.join(ops)})")
-        mask[sum(k + 2 for k in range(n // 2)) + i, list(ops).index(op)] = 1.0
+        mask[num_edges(n // 2) + i, list(ops).index(op)] = 1.0  # node k's edges start after nodes 0..k-1's
     return mask
 
 
