@@ -7,7 +7,8 @@ base_dist/report/fewshot_selected.py) and rewrites the "fewshot-select-confirm" 
 
 Example:
     .venv/bin/python benchmarks/exp_fewshot_select.py --rows-dir docs/rows/fewshot-select-confirm \
-        --reference docs/rows/fewshot-glyphs-hard-4x.json --seed-list 0 1 2 3 4
+        --reference docs/rows/fewshot-glyphs-hard-4x.json docs/rows/fewshot-select-confirm/conv4-same-machine.json \
+        --seed-list 0 1 2 3 4
 """
 
 from __future__ import annotations
@@ -29,13 +30,13 @@ def main() -> None:
 
     ap = experiment_parser(__doc__, "fewshot-select", seeds=5)
     ap.add_argument("--rows-dir", type=Path, required=True, help="candidates-/eval-winner-/times-seedK.json")
-    ap.add_argument("--reference", type=Path, required=True, help="exp_fewshot.py rows with conv4, conv4-wide, "
-                    "base-gumbel on the same test episodes")
+    ap.add_argument("--reference", type=Path, nargs="+", required=True, help="exp_fewshot.py rows files with conv4, "
+                    "conv4-wide, base-gumbel (and conv4-same-machine) on the same test episodes")
     ap.add_argument("--machine", default="", help="where and under what load the runs ran (text for the section)")
     ap.add_argument("--no-publish", action="store_true", help="print, do not touch docs/results.md")
     args = ap.parse_args()
     selected = [selected_row(args.rows_dir, seed) for seed in experiment_seeds(args)]
-    reference = json.loads(args.reference.read_text())
+    reference = [r for path in args.reference for r in json.loads(path.read_text())]
     verdict, paired = summarise_selected(selected, reference)
     seeds_table, times = per_seed_table(selected, reference), times_table(selected)
     where = f" {args.machine}" if args.machine else ""

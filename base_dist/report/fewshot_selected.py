@@ -26,6 +26,8 @@ from base_dist.train.fewshot_eval import mean_ci95
 
 SELECTED_ARM = "base-gumbel-selected"
 STAGES = ("search_s", "select_s", "train_s", "eval_s")
+# conv4-same-machine: conv4 re-run where the confirmation ran (searches and MAML runs differ across CPU types)
+REFERENCES = ("conv4", "conv4-same-machine", "base-gumbel", "conv4-wide")
 
 
 def _read(path: Path) -> dict[str, Any]:
@@ -66,14 +68,14 @@ def _acc(rows: list[dict[str, Any]], arm: str, seed: int) -> str:
 
 def per_seed_table(selected: list[dict[str, Any]], reference: list[dict[str, Any]]) -> str:
     """Per seed: the candidates' val scores, the winner, its test accuracy and the reference arms' (same episodes)."""
+    arms = [a for a in REFERENCES if any(r["arm"] == a for r in reference)]
     header = ["seed", "val accuracy of candidates 0-3 (%)", "winner", "params", "selected test %",
-              "unselected base-gumbel %", "conv4 %", "conv4-wide %"]
+              *(f"{a} %" for a in arms)]
     out = []
     for r in selected:
         vals = ", ".join(f"{100 * v:.1f}" for v in r["val_accs"])
         out.append([r["seed"], vals, f"{r['winner']} ({r['winner_origin']})", f"{r['params']:,}",
-                    _acc(selected, SELECTED_ARM, r["seed"]), _acc(reference, "base-gumbel", r["seed"]),
-                    _acc(reference, "conv4", r["seed"]), _acc(reference, "conv4-wide", r["seed"])])
+                    _acc(selected, SELECTED_ARM, r["seed"]), *(_acc(reference, a, r["seed"]) for a in arms)])
     return markdown_table(header, out)
 
 
@@ -96,6 +98,8 @@ def summarise_selected(selected: list[dict[str, Any]], reference: list[dict[str,
     apart, text = ci_apart(rows, SELECTED_ARM, "conv4")
     verdict = (f"selected vs conv4 over the {len(seeds)} seeds' episodes: {text} % - "
                f"{'CIs apart, selected above' if apart else 'CIs not apart (goal missed)'}")
-    paired = "\n".join(line for ref in ("conv4", "base-gumbel", "conv4-wide")
-                       if (line := paired_against(rows, SELECTED_ARM, ref)))
+    if any(r["arm"] == "conv4-same-machine" for r in rows):
+        _, same = ci_apart(rows, SELECTED_ARM, "conv4-same-machine")
+        verdict += f"; against conv4 re-run on the same machine: {same} %"
+    paired = "\n".join(line for ref in REFERENCES if (line := paired_against(rows, SELECTED_ARM, ref)))
     return verdict, paired

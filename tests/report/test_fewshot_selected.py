@@ -45,9 +45,13 @@ def test_rows_ci_and_paired_differences(tmp_path: Path) -> None:
     verdict, paired = summarise_selected(selected, reference)
     assert "60.00 ± 8.00 vs 45.00 ± 4.00 % - CIs apart, selected above" in verdict  # K=1 rows left out
     assert "base-gumbel-selected - conv4: +15.0 [-48.5, +78.5]" in paired and "(per seed: +20.0, +10.0)" in paired
-    assert "conv4-wide" not in paired  # no such reference rows
+    assert "conv4-wide" not in paired and "same machine" not in verdict  # no such reference rows
+    same = [{**r, "arm": "conv4-same-machine"} for r in reference if r["arm"] == "conv4"]
+    verdict, paired = summarise_selected(selected, reference + same)
+    assert verdict.endswith("same machine: 60.00 ± 8.00 vs 45.00 ± 4.00 %")
+    assert "base-gumbel-selected - conv4-same-machine: +15.0" in paired
     table = per_seed_table(selected, reference)
-    assert "| 0 | 30.0, 40.0, 50.0 | 2 (gumbel draw 2) | 1,234 | 65.00 | 25.00 | 45.00 | - |" in table
+    assert "| 0 | 30.0, 40.0, 50.0 | 2 (gumbel draw 2) | 1,234 | 65.00 | 45.00 | 25.00 |" in table
     times = times_table(selected)
     assert "| 0 | 1.0 | 3.0 | 2.0 | 1.0 | 7.0 | 3.0 |" in times and "| 1 | - | - | - | - | - | 3.0 |" in times
 
