@@ -7,7 +7,8 @@ Gumbel draws of its phi (seeded, distinct), each is trained with ``fewshot.selec
 iterations exactly as ``fewshot train`` would, and scored by its accuracy on
 ``fewshot.select_val_episodes`` episodes of the *val* classes (the same episodes for every candidate;
 the holdout classes stay unseen). The winner (ties: the earlier candidate) is written as
-``genotype.json``; ``candidates.json`` lists every candidate with its score.
+``genotype.json``; ``candidates.json`` lists every candidate with its score. ``fewshot.select_workers``
+candidates train at once, each in its own process; the scores are the same for any number.
 
 Layout of the run directory: ``candidates/K.json`` (candidate K's genotype), ``candidate-K/`` (its
 MAML run: checkpoints, metrics), ``candidates.json``, ``genotype.json``. A run resumes candidate by
@@ -22,6 +23,8 @@ from __future__ import annotations
 
 import json
 import logging
+import multiprocessing
+from concurrent.futures import ProcessPoolExecutor
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
@@ -118,6 +121,35 @@ def candidate_config(cfg: ExperimentConfig, genotype_file: Path) -> ExperimentCo
     return config_from_dict(data, origin="fewshot select candidate config")
 
 
+def _score_all(configs: list[ExperimentConfig], subs: list[Path], workers: int) -> list[tuple[float, float, int, float]]:
+    """Every candidate's score, in order; ``workers`` > 1 trains that many at once in spawned processes.
+
+    A candidate's run depends only on its config (seeded generators, its own run directory), so the
+    scores are the same for any ``workers``; a candidate interrupted in a dead process resumes from
+    its checkpoint on ``fewshot select --resume``, as in the sequential case.
+    """
+    if workers == 1 or len(configs) == 1:
+        return [_logged(k, _score(c, sub)) for k, (c, sub) in enumerate(zip(configs, subs, strict=True))]
+    ctx = multiprocessing.get_context("spawn")  # a fresh interpreter: no torch or thread state from the caller
+    with ProcessPoolExecutor(max_workers=min(workers, len(configs)), mp_context=ctx) as pool:
+        futures = [pool.submit(_score_in_process, config_to_dict(c), str(sub)) for c, sub in zip(configs, subs, strict=True)]
+        return [_logged(k, f.result()) for k, f in enumerate(futures)]
+
+
+def _score_in_process(cfg_dict: dict[str, Any], sub: str) -> tuple[float, float, int, float]:
+    """:func:`_score` in a worker process, with the config's torch threads."""
+    import torch
+
+    cfg = config_from_dict(cfg_dict, origin="fewshot select candidate config")
+    torch.set_num_threads(cfg.dist.torch_threads)
+    return _score(cfg, Path(sub))
+
+
+def _logged(k: int, score: tuple[float, float, int, float]) -> tuple[float, float, int, float]:
+    log.info("candidate %d: val accuracy %.2f%% ± %.2f%%", k, 100 * score[0], 100 * score[1])
+    return score
+
+
 def _score(cfg: ExperimentConfig, sub: Path) -> tuple[float, float, int, float]:
     """Train (or finish, or read back) one candidate's run; ``(val acc, its CI, params, train seconds)``."""
     summary_path = sub / SUMMARY_FILE
@@ -154,14 +186,15 @@ def select_fewshot(cfg: ExperimentConfig, post: Posterior, run_dir: str | Path) 
                             f"the same SEARCH_DIR and seed, or pick another --run-dir")
     write_config(cfg, run_dir)
     (run_dir / "candidates").mkdir(parents=True, exist_ok=True)
-    scored: list[Candidate] = []
+    configs = []
     for k, (origin, g) in enumerate(found):
         path = run_dir / "candidates" / f"{k}.json"
         write_text_atomic(path, genotype_to_json(g) + "\n")
         log.info("candidate %d of %d (%s): %s", k, len(found), origin, g)
-        acc, ci, params, seconds = _score(candidate_config(cfg, path), run_dir / f"candidate-{k}")
-        scored.append(Candidate(k, origin, g, acc, ci, params, seconds))
-        log.info("candidate %d: val accuracy %.2f%% ± %.2f%%", k, 100 * acc, 100 * ci)
+        configs.append(candidate_config(cfg, path))
+    subs = [run_dir / f"candidate-{k}" for k in range(len(found))]
+    scores = _score_all(configs, subs, fs.select_workers)
+    scored = [Candidate(k, origin, g, *score) for k, ((origin, g), score) in enumerate(zip(found, scores, strict=True))]
     best = max(scored, key=lambda c: (c.val_acc, -c.index))
     write_text_atomic(run_dir / GENOTYPE_FILE, genotype_to_json(best.genotype) + "\n")
     record = {"search": str(post.path), "best": best.index, "iterations": fs.select_iterations,

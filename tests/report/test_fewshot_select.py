@@ -45,6 +45,13 @@ def test_select_scores_distinct_candidates_and_keeps_the_best(search, tmp_path, 
         rows = [json.loads(x) for x in (run / f"candidate-{k}" / "metrics.jsonl").read_text().splitlines()]
         assert [r["iteration"] for r in rows] == [1, 2] and "val_acc" in rows[-1] and 0 <= rows[-1]["val_acc"] <= 1
 
+    # Two candidates at a time, each in its own process: the same scores.
+    par = tmp_path / "par"
+    assert main(["fewshot", "select", str(search), "--candidates", "3", "--iterations", "2", "--workers", "2",
+                 "--run-dir", str(par)]) == 0
+    capsys.readouterr()
+    assert [c["val_acc"] for c in _record(par)["candidates"]] == accs and _record(par)["best"] == record["best"]
+
     # Interrupted inside candidate 1 (its last checkpoint and everything after it lost): --resume ends the same.
     again = tmp_path / "again"
     shutil.copytree(run, again)
