@@ -45,7 +45,7 @@ def main() -> None:
     if args.no_publish:
         print(body)
         return
-    publish_section(args, SECTION, "(e) Few-shot on `glyphs-hard`: select confirmation, seeds 0-4 at 4x",
+    publish_section(args, SECTION, "(e) Few-shot on `glyphs-hard`: select confirmation, seeds 0-4 at 4x (pre-registered)",
                     body, f"{seeds_table}\n{verdict}\n{paired}")
 
 

@@ -1,0 +1,94 @@
+"""The few-shot pipeline's two ways to use both cores, each measured side by side in one run.
+
+1. `fewshot select` with its candidates one at a time vs `--workers 2` (two processes). The scores must
+   agree; the script exits 1 if they do not.
+2. `fewshot train` then `fewshot eval` of one cell at `dist.torch_threads` 1 vs 2 (one process; these
+   stages run alone in the pipeline, so one thread leaves a core idle). Two threads reduce in another
+   order, so the accuracies may differ in the last digits; only the times are compared.
+
+One short few-shot search (glyphs-hard, 5-way 5-shot, 3 cells) gives the candidates and the cell. Every
+stage is timed end to end as a user runs it (a `base-dist` process; spawning and imports included). Run it
+on a quiet machine: two cores are the point.
+
+Usage:
+    .venv/bin/python benchmarks/bench_fewshot_pipeline.py                    # 2 candidates x 20 iterations
+    .venv/bin/python benchmarks/bench_fewshot_pipeline.py --candidates 4 --iterations 100   # the confirmation's size
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+BASE_DIST = str(Path(sys.executable).with_name("base-dist"))
+SETS = ["--config", "jobs/configs/fewshot.yaml", "--set", "fewshot.layers=3", "--set", "fewshot.source=glyphs-hard",
+        "--set", "fewshot.k_shot=5", "--set", "tracking.mlflow=false"]
+
+
+def _timed(args: list[str]) -> float:
+    t0 = time.perf_counter()
+    subprocess.run([BASE_DIST, *args], check=True, stdout=subprocess.DEVNULL)
+    return time.perf_counter() - t0
+
+
+def _select(tmp: Path, search: Path, args: argparse.Namespace) -> tuple[dict[int, float], dict[int, list[float]]]:
+    seconds, scores = {}, {}
+    for workers in (1, 2):
+        run = tmp / f"select-w{workers}"
+        seconds[workers] = _timed(["fewshot", "select", str(search), "--candidates", str(args.candidates),
+                                   "--iterations", str(args.iterations), "--workers", str(workers),
+                                   "--set", f"fewshot.param_ratio={args.param_ratio}", "--run-dir", str(run)])
+        scores[workers] = [c["val_acc"] for c in json.loads((run / "candidates.json").read_text())["candidates"]]
+    return seconds, scores
+
+
+def _train_eval(tmp: Path, search: Path, args: argparse.Namespace) -> dict[int, tuple[float, float]]:
+    seconds = {}
+    for threads in (1, 2):
+        run = str(tmp / f"train-t{threads}")
+        train_s = _timed(["fewshot", "train", *SETS, "--network", str(search / "genotype.json"),
+                          "--iterations", str(args.iterations), "--set", f"fewshot.param_ratio={args.param_ratio}",
+                          "--set", f"dist.torch_threads={threads}", "--run-dir", run])
+        eval_s = _timed(["fewshot", "eval", run, "--episodes", str(args.eval_episodes)])
+        seconds[threads] = (train_s, eval_s)
+    return seconds
+
+
+def main() -> None:
+    from base_dist.report.common import machine_line
+
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--candidates", type=int, default=2)
+    ap.add_argument("--iterations", type=int, default=20, help="MAML iterations per candidate and for train")
+    ap.add_argument("--eval-episodes", type=int, default=100)
+    ap.add_argument("--search-rounds", type=int, default=2)
+    ap.add_argument("--param-ratio", type=float, default=4.0)
+    args = ap.parse_args()
+    with tempfile.TemporaryDirectory(prefix="bench-fewshot-") as tmp_name:
+        tmp = Path(tmp_name)
+        search = tmp / "search"
+        _timed(["fewshot", "search", *SETS, "--arch-mode", "gumbel", "--rounds", str(args.search_rounds),
+                "--run-dir", str(search)])
+        select_s, scores = _select(tmp, search, args)
+        train_eval_s = _train_eval(tmp, search, args)
+    print(f"glyphs-hard 5-way 5-shot, 3 cells at {args.param_ratio:g}x conv4's parameters; {machine_line()}")
+    print(f"fewshot select, {args.candidates} candidates x {args.iterations} MAML iterations:")
+    print(f"  --workers 1: {select_s[1]:.0f} s   --workers 2: {select_s[2]:.0f} s   "
+          f"speed-up {select_s[1] / select_s[2]:.2f}x")
+    same = scores[1] == scores[2]
+    print(f"  scores {'identical' if same else 'DIFFER'}: {[round(100 * s, 2) for s in scores[1]]}")
+    (t1, e1), (t2, e2) = train_eval_s[1], train_eval_s[2]
+    print(f"fewshot train ({args.iterations} iterations) / eval ({args.eval_episodes} episodes), one process:")
+    print(f"  dist.torch_threads 1: {t1:.0f} s / {e1:.0f} s   2: {t2:.0f} s / {e2:.0f} s   "
+          f"speed-up {t1 / t2:.2f}x / {e1 / e2:.2f}x")
+    if not same:
+        sys.exit(1)
+
+
+if __name__ == "__main__":
+    main()
