@@ -56,6 +56,8 @@ def ci_apart(rows: list[dict[str, Any]], arm: str, reference: str) -> tuple[bool
     stats = []
     for name in (arm, reference):
         accs = [a for r in rows if r["arm"] == name for a in r["accuracies"]]
+        if len(accs) < 2:
+            raise UserError(f"no {name!r} rows for these seeds and shots; pass a --reference rows file that has them")
         stats.append(mean_ci95(accs))
     (m, c), (mr, cr) = stats
     return m - c > mr + cr, f"{100 * m:.2f} ± {100 * c:.2f} vs {100 * mr:.2f} ± {100 * cr:.2f}"
@@ -69,7 +71,7 @@ def _acc(rows: list[dict[str, Any]], arm: str, seed: int) -> str:
 def per_seed_table(selected: list[dict[str, Any]], reference: list[dict[str, Any]]) -> str:
     """Per seed: the candidates' val scores, the winner, its test accuracy and the reference arms' (same episodes)."""
     arms = [a for a in REFERENCES if any(r["arm"] == a for r in reference)]
-    header = ["seed", "val accuracy of candidates 0-3 (%)", "winner", "params", "selected test %",
+    header = ["seed", "val accuracy of the candidates, in order (%)", "winner", "params", "selected test %",
               *(f"{a} %" for a in arms)]
     out = []
     for r in selected:

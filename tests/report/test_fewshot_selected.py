@@ -61,6 +61,8 @@ def test_ci_apart_needs_the_lower_bound_above() -> None:
     low = [0.5 + 0.01 * (i % 3) for i in range(60)]
     rows = [{"arm": "a", "accuracies": high}, {"arm": "b", "accuracies": low}]
     assert ci_apart(rows, "a", "b")[0] and not ci_apart(rows, "b", "a")[0]
+    with pytest.raises(UserError, match="no 'conv4' rows"):
+        ci_apart(rows, "a", "conv4")
 
 
 def test_missing_file_is_a_user_error(tmp_path: Path) -> None:
