@@ -26,8 +26,10 @@ from base_dist.train.fewshot_eval import mean_ci95
 
 SELECTED_ARM = "base-gumbel-selected"
 STAGES = ("search_s", "select_s", "train_s", "eval_s")
-# conv4-same-machine: conv4 re-run where the confirmation ran (searches and MAML runs differ across CPU types)
-REFERENCES = ("conv4", "conv4-same-machine", "base-gumbel", "conv4-wide")
+# conv4-same-machine: conv4 re-run where the confirmation ran (searches and MAML runs differ across CPU types);
+# selected-darts-stem: an earlier confirmation's selected cells (DARTS's stem), when a variant is confirmed against it
+EARLIER_SELECTED_ARM = "selected-darts-stem"
+REFERENCES = ("conv4", "conv4-same-machine", EARLIER_SELECTED_ARM, "base-gumbel", "conv4-wide")
 
 
 def _read(path: Path) -> dict[str, Any]:
@@ -37,14 +39,17 @@ def _read(path: Path) -> dict[str, Any]:
     return json.loads(path.read_text())
 
 
-def selected_row(rows_dir: str | Path, seed: int) -> dict[str, Any]:
-    """One seed's selected cell as a rows-file row (arm, k_shot, seed, accuracies, params), with its selection."""
+def selected_row(rows_dir: str | Path, seed: int, arm: str = SELECTED_ARM) -> dict[str, Any]:
+    """One seed's selected cell as a rows-file row (arm, k_shot, seed, accuracies, params), with its selection.
+
+    ``arm`` names another confirmation's rows when they serve as a reference (:data:`EARLIER_SELECTED_ARM`).
+    """
     rows_dir = Path(rows_dir)
     ev = _read(rows_dir / f"eval-winner-seed{seed}.json")
     cand = _read(rows_dir / f"candidates-seed{seed}.json")
     times_path = rows_dir / f"times-seed{seed}.json"
     best = next(c for c in cand["candidates"] if c["index"] == cand["best"])
-    return {"arm": SELECTED_ARM, "k_shot": ev["k_shot"], "seed": seed, "accuracies": ev["accuracies"],
+    return {"arm": arm, "k_shot": ev["k_shot"], "seed": seed, "accuracies": ev["accuracies"],
             "params": ev["network"]["params"], "winner": best["index"], "winner_origin": best["origin"],
             "val_accs": [c["val_acc"] for c in cand["candidates"]],
             "candidates_s": sum(c["train_s"] for c in cand["candidates"]),

@@ -9,6 +9,7 @@ import pytest
 
 from base_dist.errors import UserError
 from base_dist.report.fewshot_selected import (
+    EARLIER_SELECTED_ARM,
     SELECTED_ARM,
     ci_apart,
     per_seed_table,
@@ -68,3 +69,16 @@ def test_ci_apart_needs_the_lower_bound_above() -> None:
 def test_missing_file_is_a_user_error(tmp_path: Path) -> None:
     with pytest.raises(UserError, match="eval-winner-seed3.json: missing"):
         selected_row(tmp_path, 3)
+
+
+def test_an_earlier_confirmation_is_a_paired_reference(tmp_path: Path) -> None:
+    new, old = tmp_path / "new", tmp_path / "old"
+    new.mkdir(), old.mkdir()
+    _keep(new, 0, [0.6, 0.7], times=False)
+    _keep(old, 0, [0.5, 0.5], times=False)
+    earlier = selected_row(old, 0, EARLIER_SELECTED_ARM)
+    assert earlier["arm"] == EARLIER_SELECTED_ARM and earlier["winner"] == 2
+    _, paired = summarise_selected([selected_row(new, 0)], _reference(0, [0.4, 0.5]) + [earlier])
+    assert f"base-gumbel-selected - {EARLIER_SELECTED_ARM}: +15.0" in paired
+    assert "| 0 | 30.0, 40.0, 50.0 | 2 (gumbel draw 2) | 1,234 | 65.00 | 45.00 | 50.00 | 25.00 |" in per_seed_table(
+        [selected_row(new, 0)], _reference(0, [0.4, 0.5]) + [earlier])
