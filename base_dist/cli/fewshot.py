@@ -175,5 +175,10 @@ def select_cmd(search_dir: Path, config_path: Path | None, overrides: tuple[str,
         result = select_fewshot(cfg, post, run_dir)
     click.echo(result.line())
     click.echo(f"candidates: {run_dir / CANDIDATES_FILE}")
-    click.echo(f"next: base-dist fewshot train --network {run_dir / 'genotype.json'}")
+    if cfg.fewshot.iterations > cfg.fewshot.select_iterations:  # the recipe docs/results.md confirmed
+        click.echo(f"next: base-dist fewshot train --resume {run_dir / f'candidate-{result.best.index}'} "
+                   f"--set fewshot.iterations={cfg.fewshot.iterations}   # continue the winner")
+        click.echo(f"  or: base-dist fewshot train --network {run_dir / 'genotype.json'}   # the winner afresh")
+    else:
+        click.echo(f"next: base-dist fewshot train --network {run_dir / 'genotype.json'}")
     echo_run_dir(run_dir)

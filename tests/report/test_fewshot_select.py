@@ -35,6 +35,8 @@ def test_select_scores_distinct_candidates_and_keeps_the_best(search, tmp_path, 
     out = capsys.readouterr().out
     assert "fewshot select: 3 candidates" in out and f"--network {run / 'genotype.json'}" in out
     record = _record(run)
+    winner = run / f"candidate-{record['best']}"
+    assert f"--resume {winner} --set fewshot.iterations=1000" in out  # the hint continues the winner's run
     cands = [genotype_from_dict(c["genotype"]) for c in record["candidates"]]
     assert record["candidates"][0]["origin"] == "most probable"
     assert cands[0] == load_genotype_file(search / "genotype.json")  # the search's own genotype comes first
