@@ -1,4 +1,4 @@
-"""Small helpers shared by every layer: devices, seeded generators, atomic writes.
+"""Small helpers shared by every layer: devices, seeded generators, atomic writes, spawned worker pools.
 
 torch is imported inside the functions that need it: :mod:`base_dist.config` uses the atomic writes,
 and the CLI's ``--help`` and config checks must not pay for torch.
@@ -8,13 +8,15 @@ from __future__ import annotations
 
 import hashlib
 import os
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any, TypeVar
 
 if TYPE_CHECKING:
     import torch
+
+T = TypeVar("T")
 
 
 def resolve_device(name: str = "auto") -> torch.device:
@@ -92,3 +94,25 @@ def write_text_atomic(path: Path, text: str) -> Path:
     with atomic_write(path) as tmp:
         tmp.write_text(text)
     return path
+
+
+def map_spawned(fn: Callable[..., T], calls: Sequence[tuple[Any, ...]], workers: int) -> Iterator[T]:
+    """``fn(*args)`` for each of ``calls``, ``workers`` at a time in spawned processes; yielded in order.
+
+    A fresh interpreter per worker carries no torch or thread state from the caller, so ``fn`` (a
+    module-level function, its arguments picklable) sets its own threads. ``workers`` 1 runs in this
+    process. Each result is yielded as soon as it and those before it are done (progress can be logged).
+
+    Example:
+        >>> list(map_spawned(max, [(1, 2), (4, 3)], 1))
+        [2, 4]
+    """
+    if workers == 1 or len(calls) <= 1:
+        yield from (fn(*args) for args in calls)
+        return
+    import multiprocessing
+    from concurrent.futures import ProcessPoolExecutor
+
+    with ProcessPoolExecutor(max_workers=min(workers, len(calls)), mp_context=multiprocessing.get_context("spawn")) as pool:
+        futures = [pool.submit(fn, *args) for args in calls]
+        yield from (f.result() for f in futures)

@@ -19,7 +19,7 @@ DOCTESTED = ["base_dist", "base_dist.api", "base_dist.errors", "base_dist.config
              "base_dist.meta.strategy", "base_dist.meta.rounds", "base_dist.meta.outer", "base_dist.meta.fewshot",
              "base_dist.distributed.trainer", "base_dist.distributed.wire", "base_dist.space.meta_state",
              "base_dist.space.metanet", "base_dist.space.network", "base_dist.space.profiler",
-             "base_dist.data.episodes", "base_dist.report.fewshot"]
+             "base_dist.data.episodes", "base_dist.report.fewshot", "base_dist.utils", "base_dist.train.fewshot_eval"]
 
 
 @pytest.mark.parametrize("name", DOCTESTED)

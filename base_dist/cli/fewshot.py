@@ -80,8 +80,10 @@ def train_cmd(config_path: Path | None, overrides: tuple[str, ...], run_dir: Pat
 @click.option("--split", type=click.Choice(["holdout", "val"]), default=None, help="classes (fewshot.eval_split)")
 @click.option("--steps", type=click.IntRange(min=0), default=None,
               help="SGD steps on each support set (fewshot.test_inner_steps)")
+@click.option("--workers", type=click.IntRange(min=1, max=64), default=None,
+              help="processes the episodes are split over (fewshot.eval_workers); the same accuracies")
 def eval_cmd(run_dir: Path, overrides: tuple[str, ...], episodes: int | None, split: str | None,
-             steps: int | None) -> None:
+             steps: int | None, workers: int | None) -> None:
     """Mean query accuracy ± 95% CI of RUN_DIR's network over test episodes of held-out classes."""
     from base_dist.track.rundir import lock_run_dir
     from base_dist.train.fewshot_eval import eval_file, evaluate_run
@@ -89,7 +91,7 @@ def eval_cmd(run_dir: Path, overrides: tuple[str, ...], episodes: int | None, sp
     if not run_dir.is_dir():
         raise UserError(f"{run_dir}: not a directory (pass the run directory of a `fewshot train` run)")
     extra = flag_overrides({"fewshot.eval_episodes": episodes, "fewshot.eval_split": split,
-                            "fewshot.test_inner_steps": steps})
+                            "fewshot.test_inner_steps": steps, "fewshot.eval_workers": workers})
     with lock_run_dir(run_dir, "fewshot-eval"):
         result, _ = evaluate_run(run_dir, [*extra, *overrides], configure=set_threads)
     click.echo(result.line())

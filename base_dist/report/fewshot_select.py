@@ -23,8 +23,6 @@ from __future__ import annotations
 
 import json
 import logging
-import multiprocessing
-from concurrent.futures import ProcessPoolExecutor
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
@@ -46,7 +44,7 @@ from base_dist.space.genotypes import (
 from base_dist.track.checkpoint import CHECKPOINT_SUBDIR, CheckpointStore
 from base_dist.track.rundir import write_config
 from base_dist.train.fewshot import METRICS_FILE, SUMMARY_FILE, check_fewshot, fewshot_train
-from base_dist.utils import make_generator, write_text_atomic
+from base_dist.utils import make_generator, map_spawned, write_text_atomic
 
 log = logging.getLogger(__name__)
 CANDIDATES_FILE = "candidates.json"
@@ -128,12 +126,10 @@ def _score_all(configs: list[ExperimentConfig], subs: list[Path], workers: int) 
     scores are the same for any ``workers``; a candidate interrupted in a dead process resumes from
     its checkpoint on ``fewshot select --resume``, as in the sequential case.
     """
-    if workers == 1 or len(configs) == 1:
+    if workers == 1:
         return [_logged(k, _score(c, sub)) for k, (c, sub) in enumerate(zip(configs, subs, strict=True))]
-    ctx = multiprocessing.get_context("spawn")  # a fresh interpreter: no torch or thread state from the caller
-    with ProcessPoolExecutor(max_workers=min(workers, len(configs)), mp_context=ctx) as pool:
-        futures = [pool.submit(_score_in_process, config_to_dict(c), str(sub)) for c, sub in zip(configs, subs, strict=True)]
-        return [_logged(k, f.result()) for k, f in enumerate(futures)]
+    calls = [(config_to_dict(c), str(sub)) for c, sub in zip(configs, subs, strict=True)]
+    return [_logged(k, score) for k, score in enumerate(map_spawned(_score_in_process, calls, workers))]
 
 
 def _score_in_process(cfg_dict: dict[str, Any], sub: str) -> tuple[float, float, int, float]:

@@ -14,6 +14,7 @@ Example:
 
 from __future__ import annotations
 
+import itertools
 import json
 import math
 from collections.abc import Callable, Sequence
@@ -29,7 +30,7 @@ from base_dist.data import Episode
 from base_dist.data.episodes import episode_tasks, eval_episode_seed, sample
 from base_dist.train.fewshot_state import load_fewshot_run
 from base_dist.train.maml import adapt, query_loss
-from base_dist.utils import resolve_device
+from base_dist.utils import map_spawned, resolve_device
 
 Z_95 = 1.96
 
@@ -86,21 +87,71 @@ def episode_accuracy(net: nn.Module, weights: dict[str, torch.Tensor], ep: Episo
     return float((logits.argmax(1) == ep.y_query).float().mean())
 
 
+def eval_inner_steps(cfg: ExperimentConfig, steps: int | None = None) -> int:
+    """SGD steps per test episode: ``steps``, else ``fewshot.test_inner_steps``, else ``fewshot.inner_steps``."""
+    fs = cfg.fewshot
+    return steps if steps is not None else fs.test_inner_steps if fs.test_inner_steps is not None else fs.inner_steps
+
+
+def episode_accuracies(cfg: ExperimentConfig, net: nn.Module, split: str, indices: range, *, steps: int,
+                       device: torch.device) -> list[float]:
+    """Query accuracy of each test episode ``indices`` of ``split`` (episode i is seeded by its index alone)."""
+    fs = cfg.fewshot
+    tasks = episode_tasks(cfg, split)
+    weights = {k: v.detach().requires_grad_(True) for k, v in net.named_parameters()}  # new tensors, no in-place
+    return [episode_accuracy(net, weights, sample(tasks, cfg, eval_episode_seed(cfg, split, i)).to(device),
+                             steps=steps, lr=fs.inner_lr, grad_clip=fs.inner_grad_clip) for i in indices]
+
+
+def summarise_split(cfg: ExperimentConfig, split: str, steps: int, accs: list[float]) -> FewshotEval:
+    """Mean ± 95 % CI of the episodes' accuracies ``accs``, with the settings they were scored at."""
+    fs = cfg.fewshot
+    mean, ci = mean_ci95(accs)
+    return FewshotEval(split, len(accs), mean, ci, steps, fs.n_way, fs.k_shot, fs.k_query, accs)
+
+
 def evaluate_split(cfg: ExperimentConfig, net: nn.Module, split: str, *, episodes: int, steps: int | None = None,
                    device: torch.device | None = None) -> FewshotEval:
     """Mean accuracy ± 95 % CI of ``net`` over ``episodes`` test episodes of ``split`` (val or holdout).
 
     ``steps`` defaults to ``fewshot.test_inner_steps`` (itself defaulting to ``fewshot.inner_steps``).
     """
+    steps = eval_inner_steps(cfg, steps)
+    accs = episode_accuracies(cfg, net, split, range(episodes), steps=steps, device=device or resolve_device(cfg.device))
+    return summarise_split(cfg, split, steps, accs)
+
+
+def _chunks(total: int, parts: int) -> list[range]:
+    """``range(total)`` cut into ``parts`` contiguous ranges of near-equal length.
+
+    Example:
+        >>> _chunks(5, 2)
+        [range(0, 2), range(2, 5)]
+    """
+    bounds = [total * k // parts for k in range(parts + 1)]
+    return [range(a, b) for a, b in itertools.pairwise(bounds)]
+
+
+def _accuracies_in_process(run_dir: str, cfg_dict: dict[str, Any], indices: range) -> list[float]:
+    """:func:`episode_accuracies` of ``run_dir``'s network in a worker process, with the config's torch threads."""
+    cfg = config_from_dict(cfg_dict, origin="fewshot eval worker config")
+    torch.set_num_threads(cfg.dist.torch_threads)
+    device = resolve_device(cfg.device)
+    trained = load_fewshot_run(run_dir, cfg)
+    return episode_accuracies(cfg, trained.net.to(device), cfg.fewshot.eval_split, indices, steps=eval_inner_steps(cfg),
+                              device=device)
+
+
+def evaluate_in_processes(run_dir: str | Path, cfg: ExperimentConfig, workers: int) -> FewshotEval:
+    """``fewshot eval``'s result with the test episodes split over ``workers`` spawned processes.
+
+    Each episode is seeded by its index and adapts from the same weights, so the accuracies (and the
+    result file) are the same as one process's; only the wall time changes.
+    """
     fs = cfg.fewshot
-    device = device or resolve_device(cfg.device)
-    steps = steps if steps is not None else fs.test_inner_steps if fs.test_inner_steps is not None else fs.inner_steps
-    tasks = episode_tasks(cfg, split)
-    weights = {k: v.detach().requires_grad_(True) for k, v in net.named_parameters()}  # new tensors, no in-place
-    accs = [episode_accuracy(net, weights, sample(tasks, cfg, eval_episode_seed(cfg, split, i)).to(device),
-                             steps=steps, lr=fs.inner_lr, grad_clip=fs.inner_grad_clip) for i in range(episodes)]
-    mean, ci = mean_ci95(accs)
-    return FewshotEval(split, episodes, mean, ci, steps, fs.n_way, fs.k_shot, fs.k_query, accs)
+    calls = [(str(run_dir), config_to_dict(cfg), part) for part in _chunks(fs.eval_episodes, workers)]
+    accs = [a for part in map_spawned(_accuracies_in_process, calls, workers) for a in part]
+    return summarise_split(cfg, fs.eval_split, eval_inner_steps(cfg), accs)
 
 
 def eval_file(split: str) -> str:
@@ -130,8 +181,12 @@ def evaluate_run(run_dir: str | Path, overrides: Sequence[str] = (), *,
     cfg, fs = trained.cfg, trained.cfg.fewshot
     if configure is not None:
         configure(cfg)
-    device = resolve_device(cfg.device)
-    result = evaluate_split(cfg, trained.net.to(device), fs.eval_split, episodes=fs.eval_episodes, device=device)
+    workers = min(fs.eval_workers, fs.eval_episodes)
+    if workers > 1:
+        result = evaluate_in_processes(run_dir, cfg, workers)
+    else:
+        device = resolve_device(cfg.device)
+        result = evaluate_split(cfg, trained.net.to(device), fs.eval_split, episodes=fs.eval_episodes, device=device)
     record = {**result.to_dict(), "source": fs.source, "eval_seed": fs.eval_seed, "iterations": trained.iterations,
               "checkpoint": str(trained.path), "network": trained.description}
     (run_dir / eval_file(fs.eval_split)).write_text(json.dumps(record, indent=1) + "\n")

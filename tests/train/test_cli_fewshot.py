@@ -34,6 +34,15 @@ def test_train_then_eval_then_resume(tmp_path, capsys):
     record = json.loads((run / "fewshot-eval-holdout.json").read_text())
     assert record["episodes"] == 4 and len(record["accuracies"]) == 4 and record["iterations"] == 3
     assert record["network"]["params"] == 28485 and 0 <= record["mean"] <= 1
+    # The episodes split over 3 processes (uneven chunks of 2, 2 and 3): the same accuracies, in order.
+    assert main(["fewshot", "eval", str(run), "--episodes", "7", "--steps", "2", "--set", "fewshot.eval_seed=3"]) == 0
+    one = json.loads((run / "fewshot-eval-holdout.json").read_text())
+    assert main(["fewshot", "eval", str(run), "--episodes", "7", "--steps", "2", "--set", "fewshot.eval_seed=3",
+                 "--workers", "3"]) == 0
+    capsys.readouterr()
+    three = json.loads((run / "fewshot-eval-holdout.json").read_text())
+    assert three["accuracies"] == one["accuracies"] and three["mean"] == one["mean"] and three["ci95"] == one["ci95"]
+    assert len(set(one["accuracies"])) > 1  # distinct episodes, so the order is checked
     # Resume continues from the last checkpoint (3, the end) up to the new budget.
     assert main(["fewshot", "train", "--resume", str(run), "--iterations", "4"]) == 0
     assert "4/4 iterations" in capsys.readouterr().out
