@@ -5,6 +5,8 @@
 2. `fewshot train` then `fewshot eval` of one cell at `dist.torch_threads` 1 vs 2 (one process; these
    stages run alone in the pipeline, so one thread leaves a core idle). Two threads reduce in another
    order, so the accuracies may differ in the last digits; only the times are compared.
+3. `fewshot eval` of that cell with its episodes in one process vs `--workers 2`. The accuracies must be
+   identical (exit 1 otherwise). `--eval-run DIR` times only this, on a copy of a trained run.
 
 One short few-shot search (glyphs-hard, 5-way 5-shot, 3 cells) gives the candidates and the cell. Every
 stage is timed end to end as a user runs it (a `base-dist` process; spawning and imports included). Run it
@@ -13,12 +15,14 @@ on a quiet machine: two cores are the point.
 Usage:
     .venv/bin/python benchmarks/bench_fewshot_pipeline.py                    # 2 candidates x 20 iterations
     .venv/bin/python benchmarks/bench_fewshot_pipeline.py --candidates 4 --iterations 100   # the confirmation's size
+    .venv/bin/python benchmarks/bench_fewshot_pipeline.py --eval-run runs/fs-select/candidate-1 --eval-episodes 600
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import shutil
 import subprocess
 import sys
 import tempfile
@@ -59,6 +63,23 @@ def _train_eval(tmp: Path, search: Path, args: argparse.Namespace) -> dict[int, 
     return seconds
 
 
+def _eval_workers(tmp: Path, run: Path, episodes: int) -> tuple[dict[int, float], bool]:
+    """``fewshot eval`` of a copy of ``run`` with 1 and 2 workers: seconds each, and whether the accuracies agree."""
+    copy = tmp / "eval-run"
+    shutil.copytree(run, copy, ignore=shutil.ignore_patterns(".lock"))  # the original's result file stays as it is
+    seconds, accs = {}, {}
+    for workers in (1, 2):
+        seconds[workers] = _timed(["fewshot", "eval", str(copy), "--episodes", str(episodes), "--workers", str(workers)])
+        accs[workers] = json.loads((copy / "fewshot-eval-holdout.json").read_text())["accuracies"]
+    return seconds, accs[1] == accs[2]
+
+
+def _print_eval_workers(seconds: dict[int, float], same: bool, episodes: int) -> None:
+    print(f"fewshot eval ({episodes} episodes), 1 thread per process:")
+    print(f"  one process: {seconds[1]:.0f} s   --workers 2: {seconds[2]:.0f} s   speed-up {seconds[1] / seconds[2]:.2f}x")
+    print(f"  accuracies {'identical' if same else 'DIFFER'}")
+
+
 def main() -> None:
     from base_dist.report.common import machine_line
 
@@ -68,7 +89,14 @@ def main() -> None:
     ap.add_argument("--eval-episodes", type=int, default=100)
     ap.add_argument("--search-rounds", type=int, default=2)
     ap.add_argument("--param-ratio", type=float, default=4.0)
+    ap.add_argument("--eval-run", type=Path, default=None, help="time only eval 1 vs 2 workers, on a copy of this run")
     args = ap.parse_args()
+    if args.eval_run is not None:
+        with tempfile.TemporaryDirectory(prefix="bench-fewshot-") as tmp_name:
+            seconds, same = _eval_workers(Path(tmp_name), args.eval_run, args.eval_episodes)
+        print(f"{args.eval_run}; {machine_line()}")
+        _print_eval_workers(seconds, same, args.eval_episodes)
+        sys.exit(0 if same else 1)
     with tempfile.TemporaryDirectory(prefix="bench-fewshot-") as tmp_name:
         tmp = Path(tmp_name)
         search = tmp / "search"
@@ -76,6 +104,7 @@ def main() -> None:
                 "--run-dir", str(search)])
         select_s, scores = _select(tmp, search, args)
         train_eval_s = _train_eval(tmp, search, args)
+        eval_s, eval_same = _eval_workers(tmp, tmp / "train-t1", args.eval_episodes)
     print(f"glyphs-hard 5-way 5-shot, 3 cells at {args.param_ratio:g}x conv4's parameters; {machine_line()}")
     print(f"fewshot select, {args.candidates} candidates x {args.iterations} MAML iterations:")
     print(f"  --workers 1: {select_s[1]:.0f} s   --workers 2: {select_s[2]:.0f} s   "
@@ -86,7 +115,8 @@ def main() -> None:
     print(f"fewshot train ({args.iterations} iterations) / eval ({args.eval_episodes} episodes), one process:")
     print(f"  dist.torch_threads 1: {t1:.0f} s / {e1:.0f} s   2: {t2:.0f} s / {e2:.0f} s   "
           f"speed-up {t1 / t2:.2f}x / {e1 / e2:.2f}x")
-    if not same:
+    _print_eval_workers(eval_s, eval_same, args.eval_episodes)
+    if not (same and eval_same):
         sys.exit(1)
 
 
