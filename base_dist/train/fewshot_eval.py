@@ -30,7 +30,7 @@ from base_dist.data import Episode
 from base_dist.data.episodes import episode_tasks, eval_episode_seed, sample
 from base_dist.train.fewshot_state import load_fewshot_run
 from base_dist.train.maml import adapt, query_loss
-from base_dist.utils import map_spawned, resolve_device
+from base_dist.utils import map_spawned, resolve_device, write_text_atomic
 
 Z_95 = 1.96
 
@@ -189,5 +189,5 @@ def evaluate_run(run_dir: str | Path, overrides: Sequence[str] = (), *,
         result = evaluate_split(cfg, trained.net.to(device), fs.eval_split, episodes=fs.eval_episodes, device=device)
     record = {**result.to_dict(), "source": fs.source, "eval_seed": fs.eval_seed, "iterations": trained.iterations,
               "checkpoint": str(trained.path), "network": trained.description}
-    (run_dir / eval_file(fs.eval_split)).write_text(json.dumps(record, indent=1) + "\n")
+    write_text_atomic(run_dir / eval_file(fs.eval_split), json.dumps(record, indent=1) + "\n")  # never half a file
     return result, record
