@@ -343,6 +343,9 @@ class FewshotConfig(Section):
     eval_seed: int = Field(0, description="seeds the test episodes (not the run's seed: runs are paired)")
     eval_workers: int = Field(1, ge=1, le=64, description="`fewshot eval`: processes the test episodes are split "
                               "over, each with dist.torch_threads threads; the accuracies do not depend on it")
+    train_workers: int = Field(1, ge=1, le=64, description="`fewshot train`: processes each meta-batch's episodes are "
+                               "split over (and its val scoring), each with dist.torch_threads threads; the trained weights "
+                               "and scores do not depend on it")
     select_candidates: int = Field(4, ge=1, le=64, description="`fewshot select`: genotypes to score (the search's "
                                    "most probable, then distinct ones from Gumbel draws of its phi)")
     select_iterations: int = Field(100, ge=1, description="`fewshot select`: MAML iterations per candidate")

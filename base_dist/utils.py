@@ -7,6 +7,7 @@ and the CLI's ``--help`` and config checks must not pay for torch.
 from __future__ import annotations
 
 import hashlib
+import itertools
 import os
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
@@ -116,3 +117,14 @@ def map_spawned(fn: Callable[..., T], calls: Sequence[tuple[Any, ...]], workers:
     with ProcessPoolExecutor(max_workers=min(workers, len(calls)), mp_context=multiprocessing.get_context("spawn")) as pool:
         futures = [pool.submit(fn, *args) for args in calls]
         yield from (f.result() for f in futures)
+
+
+def contiguous_chunks(total: int, parts: int) -> list[range]:
+    """``range(total)`` cut into ``parts`` contiguous ranges of near-equal length (the first ones shorter).
+
+    Example:
+        >>> contiguous_chunks(5, 2)
+        [range(0, 2), range(2, 5)]
+    """
+    bounds = [total * k // parts for k in range(parts + 1)]
+    return [range(a, b) for a, b in itertools.pairwise(bounds)]

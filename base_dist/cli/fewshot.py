@@ -51,8 +51,10 @@ def command(ctx: click.Context) -> None:
 @click.option("--resume", "resume_dir", type=click.Path(path_type=Path), default=None,
               help="continue the run in this directory from its newest good checkpoint "
                    "(its config.yaml is used unless --config is given; --set still applies)")
+@click.option("--workers", type=click.IntRange(min=1, max=64), default=None,
+              help="processes each meta-batch is split over (fewshot.train_workers); the same trained weights")
 def train_cmd(config_path: Path | None, overrides: tuple[str, ...], run_dir: Path | None, network: str | None,
-              k_shot: int | None, iterations: int | None, resume_dir: Path | None) -> None:
+              k_shot: int | None, iterations: int | None, resume_dir: Path | None, workers: int | None) -> None:
     """Meta-train a network with (second-order) MAML on the meta-train classes' episodes."""
     from base_dist.cli.meta_train import setup_logging
     from base_dist.track.rundir import check_run_dir, open_run_dir
@@ -60,7 +62,8 @@ def train_cmd(config_path: Path | None, overrides: tuple[str, ...], run_dir: Pat
 
     resume, run_dir, config_path = resume_settings(resume_dir, run_dir, config_path, "fewshot train")
     extra = flag_overrides({"fewshot.network": None if network is None else _genotype_key(network),
-                            "fewshot.k_shot": k_shot, "fewshot.iterations": iterations})
+                            "fewshot.k_shot": k_shot, "fewshot.iterations": iterations,
+                            "fewshot.train_workers": workers})
     cfg = resolve_config(config_path, overrides, extra)
     check_fewshot(cfg)  # bad input fails here, before a run directory is created
     set_threads(cfg)

@@ -2,7 +2,9 @@
 
 Each iteration draws ``fewshot.meta_batch`` episodes of the meta-train classes (seeded by
 ``(seed, iteration, index)``), adapts on each support set with ``fewshot.inner_steps`` SGD steps
-(second order unless ``fewshot.first_order``) and takes one Adam step on the mean query loss.
+(second order unless ``fewshot.first_order``) and takes one Adam step on the mean query loss. With
+``fewshot.train_workers`` > 1 the episodes are split over that many processes, for the same weights
+(:mod:`base_dist.train.maml_workers`).
 
 Outputs in ``run_dir``: ``config.yaml``, ``checkpoints/`` (every ``fewshot.checkpoint_every``
 iterations and at the end), ``metrics.jsonl`` (one line per iteration: query loss and accuracy after
@@ -38,7 +40,6 @@ from base_dist.space.fewshot_nets import network_genotype
 from base_dist.track.checkpoint import CHECKPOINT_SUBDIR, CheckpointStore
 from base_dist.track.progress import estimate_eta, format_duration
 from base_dist.track.rundir import check_run_dir, write_config
-from base_dist.train.fewshot_eval import evaluate_split
 from base_dist.train.fewshot_state import (
     build_fewshot_network,
     checkpoint_meta,
@@ -47,7 +48,7 @@ from base_dist.train.fewshot_state import (
     restore_optimizer,
     save_fewshot_checkpoint,
 )
-from base_dist.train.maml import meta_step
+from base_dist.train.maml_workers import EpisodeWorkers
 from base_dist.utils import resolve_device
 
 log = logging.getLogger(__name__)
@@ -127,13 +128,11 @@ def _resume(store: CheckpointStore, signature: str, net: nn.Module, optimizer: t
     return ckpt.round, float(ckpt.meta.get("train_s", 0.0))
 
 
-def _iteration(cfg: ExperimentConfig, tasks: Any, net: nn.Module, optimizer: torch.optim.Optimizer, it: int,
-               device: torch.device) -> dict[str, float]:
-    fs = cfg.fewshot
+def _iteration(cfg: ExperimentConfig, tasks: Any, workers: EpisodeWorkers, net: nn.Module,
+               optimizer: torch.optim.Optimizer, it: int, device: torch.device) -> dict[str, float]:
     t0 = time.perf_counter()
-    episodes = [sample(tasks, cfg, train_episode_seed(cfg, it, j)).to(device) for j in range(fs.meta_batch)]
-    row = meta_step(net, optimizer, episodes, steps=fs.inner_steps, lr=fs.inner_lr, first_order=fs.first_order,
-                    grad_clip=fs.inner_grad_clip)
+    episodes = [sample(tasks, cfg, train_episode_seed(cfg, it, j)).to(device) for j in range(cfg.fewshot.meta_batch)]
+    row = workers.meta_step(net, optimizer, episodes)
     return {"iteration": it + 1, **row, "seconds": time.perf_counter() - t0}
 
 
@@ -161,12 +160,14 @@ def fewshot_train(cfg: ExperimentConfig, run_dir: str | Path, *, resume: bool = 
     end = fs.iterations if stop_after is None else min(fs.iterations, stop_after)
     rows: list[dict[str, float]] = []
     session_s = 0.0
-    with metrics.open("a") as out, torch.random.fork_rng(devices=[]):
+    processes = min(fs.train_workers, fs.meta_batch) if end > start else 1  # none spawned for nothing to do
+    workers = EpisodeWorkers(cfg, in_channels, processes)
+    with metrics.open("a") as out, torch.random.fork_rng(devices=[]), workers:
         for it in range(start, end):
-            row = _iteration(cfg, tasks, net, optimizer, it, device)
+            row = _iteration(cfg, tasks, workers, net, optimizer, it, device)
             train_s, session_s = train_s + row["seconds"], session_s + row["seconds"]
             if fs.val_every and (it + 1) % fs.val_every == 0:
-                val = evaluate_split(cfg, net, "val", episodes=fs.val_episodes, device=device)
+                val = workers.evaluate(net, "val", fs.val_episodes)
                 row |= {"val_acc": val.mean, "val_ci95": val.ci95}
             out.write(json.dumps(row) + "\n")
             out.flush()

@@ -14,7 +14,6 @@ Example:
 
 from __future__ import annotations
 
-import itertools
 import json
 import math
 from collections.abc import Callable, Sequence
@@ -30,7 +29,7 @@ from base_dist.data import Episode
 from base_dist.data.episodes import episode_tasks, eval_episode_seed, sample
 from base_dist.train.fewshot_state import load_fewshot_run
 from base_dist.train.maml import adapt, query_loss
-from base_dist.utils import map_spawned, resolve_device, write_text_atomic
+from base_dist.utils import contiguous_chunks, map_spawned, resolve_device, write_text_atomic
 
 Z_95 = 1.96
 
@@ -121,17 +120,6 @@ def evaluate_split(cfg: ExperimentConfig, net: nn.Module, split: str, *, episode
     return summarise_split(cfg, split, steps, accs)
 
 
-def _chunks(total: int, parts: int) -> list[range]:
-    """``range(total)`` cut into ``parts`` contiguous ranges of near-equal length.
-
-    Example:
-        >>> _chunks(5, 2)
-        [range(0, 2), range(2, 5)]
-    """
-    bounds = [total * k // parts for k in range(parts + 1)]
-    return [range(a, b) for a, b in itertools.pairwise(bounds)]
-
-
 def _accuracies_in_process(run_dir: str, cfg_dict: dict[str, Any], indices: range) -> list[float]:
     """:func:`episode_accuracies` of ``run_dir``'s network in a worker process, with the config's torch threads."""
     cfg = config_from_dict(cfg_dict, origin="fewshot eval worker config")
@@ -149,7 +137,7 @@ def evaluate_in_processes(run_dir: str | Path, cfg: ExperimentConfig, workers: i
     result file) are the same as one process's; only the wall time changes.
     """
     fs = cfg.fewshot
-    calls = [(str(run_dir), config_to_dict(cfg), part) for part in _chunks(fs.eval_episodes, workers)]
+    calls = [(str(run_dir), config_to_dict(cfg), part) for part in contiguous_chunks(fs.eval_episodes, workers)]
     accs = [a for part in map_spawned(_accuracies_in_process, calls, workers) for a in part]
     return summarise_split(cfg, fs.eval_split, eval_inner_steps(cfg), accs)
 

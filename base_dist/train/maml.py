@@ -9,7 +9,8 @@ The network is used as a pure function of its parameters through :func:`torch.fu
   loss's gradient w.r.t. ``params`` is its gradient at the adapted weights (first-order MAML).
 - :func:`meta_gradient` is the gradient of the post-adaptation query loss w.r.t. ``params``.
 - :func:`meta_step` averages that over a meta-batch of episodes and takes one step of the outer
-  optimizer (Adam in :mod:`base_dist.train.fewshot`).
+  optimizer (Adam in :mod:`base_dist.train.fewshot`): :func:`episode_step` per episode, then
+  :func:`apply_episode_steps`.
 
 Example:
     >>> import torch
@@ -26,6 +27,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
 
 import torch
 import torch.nn.functional as F
@@ -99,24 +101,70 @@ def query_accuracy(net: nn.Module, params: Mapping[str, Tensor], ep: Episode) ->
     return float((logits.argmax(1) == ep.y_query).float().mean())
 
 
-def meta_step(net: nn.Module, optimizer: torch.optim.Optimizer, episodes: Sequence[Episode], *, steps: int,
-              lr: float, first_order: bool, grad_clip: float | None = None) -> dict[str, float]:
-    """One outer step on the mean post-adaptation query loss of ``episodes``; returns its metrics.
+@dataclass
+class EpisodeStep:
+    """One episode's share of an outer step: the gradient of its query loss / meta-batch size (None
+    where a parameter got none), the query loss and accuracy after adaptation, the accuracy before it."""
 
-    Each episode's graph is backpropagated (and freed) before the next is built, so memory holds one
-    unrolled episode at a time; the gradients add up in ``.grad``.
+    grads: dict[str, Tensor | None]
+    loss: float
+    acc: float
+    acc_before: float
+
+
+def episode_step(net: nn.Module, params: Mapping[str, Tensor], ep: Episode, *, batch: int, steps: int, lr: float,
+                 first_order: bool, grad_clip: float | None = None) -> EpisodeStep:
+    """:class:`EpisodeStep` of ``ep`` for a meta-batch of ``batch`` episodes (``params`` are ``net``'s own).
+
+    The episode's graph is backpropagated (and freed) here, so memory holds one unrolled episode at
+    a time. It goes through ``.backward()`` from cleared ``.grad`` s, as the one-process loop always has.
     """
-    params = dict(net.named_parameters())
+    before = query_accuracy(net, params, ep)
+    loss, acc = episode_objective(net, params, ep, steps=steps, lr=lr, first_order=first_order, grad_clip=grad_clip)
+    for p in params.values():
+        p.grad = None
+    (loss / batch).backward()
+    grads = {name: p.grad for name, p in params.items()}
+    for p in params.values():
+        p.grad = None
+    return EpisodeStep(grads, loss.item(), acc.item(), before)
+
+
+def apply_episode_steps(optimizer: torch.optim.Optimizer, params: Mapping[str, Tensor],
+                        results: Sequence[EpisodeStep]) -> dict[str, float]:
+    """Add the episodes' gradients up in order into ``.grad`` and take one step of ``optimizer``; its metrics.
+
+    The sum is ``((g_0 + g_1) + g_2) + ...``, the order autograd accumulates in, so wherever the
+    episodes were computed the step is the same bits.
+    """
     optimizer.zero_grad(set_to_none=True)
     loss_sum = acc_sum = before_sum = 0.0
-    for ep in episodes:
-        before_sum += query_accuracy(net, params, ep)
-        loss, acc = episode_objective(net, params, ep, steps=steps, lr=lr, first_order=first_order,
-                                      grad_clip=grad_clip)
-        (loss / len(episodes)).backward()
-        loss_sum, acc_sum = loss_sum + loss.item(), acc_sum + acc.item()
-    n = len(episodes)
+    with torch.no_grad():
+        for res in results:
+            for name, g in res.grads.items():
+                if g is None:
+                    continue
+                p = params[name]
+                if p.grad is None:
+                    p.grad = g.to(p.device)
+                else:
+                    p.grad += g.to(p.device)
+            loss_sum, acc_sum, before_sum = loss_sum + res.loss, acc_sum + res.acc, before_sum + res.acc_before
+    n = len(results)
     if not math.isfinite(loss_sum):
         raise UserError(f"MAML diverged (query loss {loss_sum / n}); lower fewshot.inner_lr or fewshot.outer_lr")
     optimizer.step()
     return {"query_loss": loss_sum / n, "query_acc": acc_sum / n, "query_acc_before": before_sum / n}
+
+
+def meta_step(net: nn.Module, optimizer: torch.optim.Optimizer, episodes: Sequence[Episode], *, steps: int,
+              lr: float, first_order: bool, grad_clip: float | None = None) -> dict[str, float]:
+    """One outer step on the mean post-adaptation query loss of ``episodes``; returns its metrics.
+
+    :class:`base_dist.train.maml_workers.EpisodeWorkers` takes the same step with the episodes split
+    over processes.
+    """
+    params = dict(net.named_parameters())
+    results = [episode_step(net, params, ep, batch=len(episodes), steps=steps, lr=lr, first_order=first_order,
+                            grad_clip=grad_clip) for ep in episodes]
+    return apply_episode_steps(optimizer, params, results)
