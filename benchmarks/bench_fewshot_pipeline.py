@@ -7,6 +7,10 @@
    order, so the accuracies may differ in the last digits; only the times are compared.
 3. `fewshot eval` of that cell with its episodes in one process vs `--workers 2`. The accuracies must be
    identical (exit 1 otherwise). `--eval-run DIR` times only this, on a copy of a trained run.
+4. `fewshot train` of that cell with each meta-batch in one process vs `--workers 2`. The trained weights
+   (and Adam's state) must be identical (exit 1 otherwise).
+
+`--parts` picks some of them (e.g. `--parts workers` runs 3 and 4 only, about 8 minutes).
 
 One short few-shot search (glyphs-hard, 5-way 5-shot, 3 cells) gives the candidates and the cell. Every
 stage is timed end to end as a user runs it (a `base-dist` process; spawning and imports included). Run it
@@ -16,6 +20,7 @@ Usage:
     .venv/bin/python benchmarks/bench_fewshot_pipeline.py                    # 2 candidates x 20 iterations
     .venv/bin/python benchmarks/bench_fewshot_pipeline.py --candidates 4 --iterations 100   # the confirmation's size
     .venv/bin/python benchmarks/bench_fewshot_pipeline.py --eval-run runs/fs-select/candidate-1 --eval-episodes 600
+    .venv/bin/python benchmarks/bench_fewshot_pipeline.py --parts workers        # train and eval, 1 vs 2 processes
 """
 
 from __future__ import annotations
@@ -63,6 +68,21 @@ def _train_eval(tmp: Path, search: Path, args: argparse.Namespace) -> dict[int, 
     return seconds
 
 
+def _train_workers(tmp: Path, search: Path, args: argparse.Namespace) -> tuple[dict[int, float], bool]:
+    """``fewshot train`` of the searched cell with 1 and 2 processes: seconds each, and whether the weights agree."""
+    from safetensors.torch import load_file
+
+    seconds, tensors = {}, {}
+    for workers in (1, 2):
+        run = tmp / f"train-w{workers}"
+        seconds[workers] = _timed(["fewshot", "train", *SETS, "--network", str(search / "genotype.json"),
+                                   "--iterations", str(args.iterations), "--set", f"fewshot.param_ratio={args.param_ratio}",
+                                   "--workers", str(workers), "--run-dir", str(run)])
+        tensors[workers] = load_file(next((run / "checkpoints").glob("ckpt-*.safetensors")))
+    a, b = tensors[1], tensors[2]
+    return seconds, set(a) == set(b) and all(a[k].equal(b[k]) for k in a)
+
+
 def _eval_workers(tmp: Path, run: Path, episodes: int) -> tuple[dict[int, float], bool]:
     """``fewshot eval`` of a copy of ``run`` with 1 and 2 workers: seconds each, and whether the accuracies agree."""
     copy = tmp / "eval-run"
@@ -90,6 +110,7 @@ def main() -> None:
     ap.add_argument("--search-rounds", type=int, default=2)
     ap.add_argument("--param-ratio", type=float, default=4.0)
     ap.add_argument("--eval-run", type=Path, default=None, help="time only eval 1 vs 2 workers, on a copy of this run")
+    ap.add_argument("--parts", default="select,threads,workers", help="comma-separated: select, threads, workers")
     args = ap.parse_args()
     if args.eval_run is not None:
         with tempfile.TemporaryDirectory(prefix="bench-fewshot-") as tmp_name:
@@ -97,27 +118,45 @@ def main() -> None:
         print(f"{args.eval_run}; {machine_line()}")
         _print_eval_workers(seconds, same, args.eval_episodes)
         sys.exit(0 if same else 1)
+    parts = set(args.parts.split(","))
     with tempfile.TemporaryDirectory(prefix="bench-fewshot-") as tmp_name:
         tmp = Path(tmp_name)
         search = tmp / "search"
         _timed(["fewshot", "search", *SETS, "--arch-mode", "gumbel", "--rounds", str(args.search_rounds),
                 "--run-dir", str(search)])
-        select_s, scores = _select(tmp, search, args)
-        train_eval_s = _train_eval(tmp, search, args)
-        eval_s, eval_same = _eval_workers(tmp, tmp / "train-t1", args.eval_episodes)
-    print(f"glyphs-hard 5-way 5-shot, 3 cells at {args.param_ratio:g}x conv4's parameters; {machine_line()}")
+        print(f"glyphs-hard 5-way 5-shot, 3 cells at {args.param_ratio:g}x conv4's parameters; {machine_line()}")
+        ok = True
+        if "select" in parts:
+            ok &= _report_select(*_select(tmp, search, args), args)
+        if "threads" in parts:
+            _report_threads(_train_eval(tmp, search, args), args)
+        if "workers" in parts:
+            train_s, train_same = _train_workers(tmp, search, args)
+            print(f"fewshot train ({args.iterations} iterations), 1 thread per process:")
+            print(f"  one process: {train_s[1]:.0f} s   --workers 2: {train_s[2]:.0f} s   "
+                  f"speed-up {train_s[1] / train_s[2]:.2f}x")
+            print(f"  weights and Adam state {'identical' if train_same else 'DIFFER'}")
+            eval_s, eval_same = _eval_workers(tmp, tmp / "train-w1", args.eval_episodes)
+            _print_eval_workers(eval_s, eval_same, args.eval_episodes)
+            ok &= train_same and eval_same
+    if not ok:
+        sys.exit(1)
+
+
+def _report_select(select_s: dict[int, float], scores: dict[int, list[float]], args: argparse.Namespace) -> bool:
     print(f"fewshot select, {args.candidates} candidates x {args.iterations} MAML iterations:")
     print(f"  --workers 1: {select_s[1]:.0f} s   --workers 2: {select_s[2]:.0f} s   "
           f"speed-up {select_s[1] / select_s[2]:.2f}x")
     same = scores[1] == scores[2]
     print(f"  scores {'identical' if same else 'DIFFER'}: {[round(100 * s, 2) for s in scores[1]]}")
-    (t1, e1), (t2, e2) = train_eval_s[1], train_eval_s[2]
+    return same
+
+
+def _report_threads(seconds: dict[int, tuple[float, float]], args: argparse.Namespace) -> None:
+    (t1, e1), (t2, e2) = seconds[1], seconds[2]
     print(f"fewshot train ({args.iterations} iterations) / eval ({args.eval_episodes} episodes), one process:")
     print(f"  dist.torch_threads 1: {t1:.0f} s / {e1:.0f} s   2: {t2:.0f} s / {e2:.0f} s   "
           f"speed-up {t1 / t2:.2f}x / {e1 / e2:.2f}x")
-    _print_eval_workers(eval_s, eval_same, args.eval_episodes)
-    if not (same and eval_same):
-        sys.exit(1)
 
 
 if __name__ == "__main__":
