@@ -146,7 +146,7 @@ def apply_episode_steps(optimizer: torch.optim.Optimizer, params: Mapping[str, T
                     continue
                 p = params[name]
                 if p.grad is None:
-                    p.grad = g.to(p.device)
+                    p.grad = g.to(p.device, copy=True)  # the caller's gradients stay as they were
                 else:
                     p.grad += g.to(p.device)
             loss_sum, acc_sum, before_sum = loss_sum + res.loss, acc_sum + res.acc, before_sum + res.acc_before
