@@ -76,7 +76,7 @@ def _serve(conn: Connection, cfg_dict: dict[str, Any], in_channels: int) -> None
 
 
 class EpisodeWorkers:
-    """``processes - 1`` spawned processes that compute episode steps beside this one.
+    """``processes - 1`` spawned processes that compute episode steps (and val accuracies) beside this one.
 
     A context manager: the processes start on entry and stop on exit. With one process it is the
     plain :func:`~base_dist.train.maml.meta_step`, in this process.
