@@ -350,6 +350,11 @@ class FewshotConfig(Section):
                                    "most probable, then distinct ones from Gumbel draws of its phi)")
     select_iterations: int = Field(100, ge=1, description="`fewshot select`: MAML iterations per candidate")
     select_val_episodes: int = Field(100, ge=2, description="`fewshot select`: val-class episodes scoring each candidate")
+    select_halving: bool = Field(False, description="`fewshot select` by successive halving: every candidate to half "
+                                 "of select_iterations and scored; the better half (rounded up) continues to "
+                                 "select_iterations and the best of those wins. A continued candidate ends exactly as "
+                                 "in the full selection, so the winner differs only where the full selection's was "
+                                 "dropped at half time")
     select_workers: int = Field(1, ge=1, le=64, description="`fewshot select`: candidates trained at once, one "
                                 "process each with dist.torch_threads threads (2 on a 2-core machine); the scores "
                                 "do not depend on it")

@@ -142,10 +142,13 @@ def search_cmd(config_path: Path | None, overrides: tuple[str, ...], run_dir: Pa
               help="MAML iterations per candidate (fewshot.select_iterations)")
 @click.option("--workers", type=click.IntRange(min=1), default=None,
               help="candidates trained at once, one process each (fewshot.select_workers); same scores")
+@click.option("--halving", is_flag=True, default=None,
+              help="successive halving: all to half the iterations, the better half on (fewshot.select_halving)")
 @click.option("--resume", "resume_dir", type=click.Path(path_type=Path), default=None,
               help="continue the selection in this directory: finished candidates are kept, an interrupted one resumes")
 def select_cmd(search_dir: Path, config_path: Path | None, overrides: tuple[str, ...], run_dir: Path | None,
-               candidates: int | None, iterations: int | None, workers: int | None, resume_dir: Path | None) -> None:
+               candidates: int | None, iterations: int | None, workers: int | None, halving: bool | None,
+               resume_dir: Path | None) -> None:
     """Score SEARCH_DIR's genotypes by a short MAML run each on the val classes; keep the best as genotype.json.
 
     The config is SEARCH_DIR's own (the same source, shots and sizes) unless --config is given.
@@ -162,7 +165,7 @@ def select_cmd(search_dir: Path, config_path: Path | None, overrides: tuple[str,
         raise UserError(f"{err}; pass the run directory that `base-dist fewshot search` wrote") from err
     resume, run_dir, config_path = resume_settings(resume_dir, run_dir, config_path, "fewshot select")
     extra = flag_overrides({"fewshot.select_candidates": candidates, "fewshot.select_iterations": iterations,
-                            "fewshot.select_workers": workers})
+                            "fewshot.select_workers": workers, "fewshot.select_halving": halving})
     if config_path is None:
         cfg = config_from_dict(apply_overrides(dict(post.config), [*overrides, *extra]), origin=f"config of {post.path}")
     else:

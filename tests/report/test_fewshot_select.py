@@ -74,6 +74,46 @@ def test_select_scores_distinct_candidates_and_keeps_the_best(search, tmp_path, 
     assert sorted(p.name for p in again.rglob("*")) == before
 
 
+def test_halving_continues_the_better_half_and_ends_as_the_full_selection(search, tmp_path, capsys):
+    full, halved = tmp_path / "full", tmp_path / "halved"
+    common = [str(search), "--candidates", "3", "--iterations", "4"]
+    assert main(["fewshot", "select", *common, "--run-dir", str(full)]) == 0
+    assert main(["fewshot", "select", *common, "--halving", "--run-dir", str(halved)]) == 0
+    out = capsys.readouterr().out
+    by_full, record = _record(full), _record(halved)
+    assert record["halving"] and not by_full["halving"]
+    at_half = [c["half_val_acc"] for c in record["candidates"]]
+    kept = sorted(range(3), key=lambda k: (-at_half[k], k))[:2]  # the better half, rounded up
+    for cand, ref in zip(record["candidates"], by_full["candidates"], strict=True):
+        assert cand["genotype"] == ref["genotype"]
+        rows = [json.loads(x) for x in (halved / f"candidate-{cand['index']}" / "metrics.jsonl").read_text().splitlines()]
+        if cand["index"] in kept:  # continued from its half-time checkpoint: the full selection's score, bit for bit
+            assert cand["iterations"] == 4 and cand["val_acc"] == ref["val_acc"]
+            assert [r["iteration"] for r in rows if "val_acc" in r] == [2, 4]
+        else:  # dropped at half time, scored there
+            assert cand["iterations"] == 2 and cand["val_acc"] == at_half[cand["index"]]
+            assert [r["iteration"] for r in rows] == [1, 2] and " at 2 it" in out
+    assert record["best"] == max(kept, key=lambda k: (by_full["candidates"][k]["val_acc"], -k))
+
+    # Interrupted in the second half (a continued candidate's last checkpoint and summary lost): the same record.
+    again = tmp_path / "again"
+    shutil.copytree(halved, again)
+    for name in ("candidates.json", "genotype.json"):
+        (again / name).unlink()
+    (again / f"candidate-{kept[1]}" / "fewshot.json").unlink()
+    (again / f"candidate-{kept[1]}" / "checkpoints" / "ckpt-000004.safetensors").unlink()
+    assert main(["fewshot", "select", str(search), "--resume", str(again)]) == 0
+    untimed = [{k: v for k, v in c.items() if k != "train_s"} for c in record["candidates"]]
+    assert [{k: v for k, v in c.items() if k != "train_s"} for c in _record(again)["candidates"]] == untimed
+    assert _record(again)["best"] == record["best"]
+    # Resuming under another rule would mix scores made under two: refused, nothing changed.
+    capsys.readouterr()
+    before = sorted(p.name for p in again.rglob("*"))
+    assert main(["fewshot", "select", str(search), "--resume", str(again), "--set", "fewshot.select_halving=false"]) == 2
+    assert "fewshot.select_halving=True, not False" in capsys.readouterr().err
+    assert sorted(p.name for p in again.rglob("*")) == before
+
+
 def test_select_refusals_are_one_line_and_write_nothing(search, tmp_path, capsys):
     def refused(*args: str) -> str:
         assert main(["fewshot", "select", *args]) == 2
@@ -90,6 +130,7 @@ def test_select_refusals_are_one_line_and_write_nothing(search, tmp_path, capsys
     assert "`base-dist fewshot search` wrote" in refused(str(train), "--run-dir", str(new))
     assert "fewshot.conv_stem=3" in refused(str(search), "--set", "fewshot.conv_stem=3", "--run-dir", str(new))
     assert "holds no selection" in refused(str(search), "--resume", str(train))
+    assert "select_iterations >= 2" in refused(str(search), "--halving", "--iterations", "1", "--run-dir", str(new))
     assert not new.exists()
 
 
