@@ -89,7 +89,7 @@ def eval_cmd(run_dir: Path, overrides: tuple[str, ...], episodes: int | None, sp
              steps: int | None, workers: int | None) -> None:
     """Mean query accuracy ± 95% CI of RUN_DIR's network over test episodes of held-out classes."""
     from base_dist.track.rundir import lock_run_dir
-    from base_dist.train.fewshot_eval import eval_file, evaluate_run
+    from base_dist.train.fewshot_eval_run import eval_file, evaluate_run
 
     if not run_dir.is_dir():
         raise UserError(f"{run_dir}: not a directory (pass the run directory of a `fewshot train` run)")

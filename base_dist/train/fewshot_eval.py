@@ -14,22 +14,18 @@ Example:
 
 from __future__ import annotations
 
-import json
 import math
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from dataclasses import asdict, dataclass
-from pathlib import Path
-from typing import Any
 
 import torch
 from torch import nn
 
-from base_dist.config import ExperimentConfig, apply_overrides, config_from_dict, config_to_dict
+from base_dist.config import ExperimentConfig
 from base_dist.data import Episode
 from base_dist.data.episodes import episode_tasks, eval_episode_seed, sample
-from base_dist.train.fewshot_state import load_fewshot_run
 from base_dist.train.maml import adapt, query_loss
-from base_dist.utils import contiguous_chunks, map_spawned, resolve_device, write_text_atomic
+from base_dist.utils import resolve_device
 
 Z_95 = 1.96
 
@@ -118,64 +114,3 @@ def evaluate_split(cfg: ExperimentConfig, net: nn.Module, split: str, *, episode
     steps = eval_inner_steps(cfg, steps)
     accs = episode_accuracies(cfg, net, split, range(episodes), steps=steps, device=device or resolve_device(cfg.device))
     return summarise_split(cfg, split, steps, accs)
-
-
-def _accuracies_in_process(run_dir: str, cfg_dict: dict[str, Any], indices: range) -> list[float]:
-    """:func:`episode_accuracies` of ``run_dir``'s network in a worker process, with the config's torch threads."""
-    cfg = config_from_dict(cfg_dict, origin="fewshot eval worker config")
-    torch.set_num_threads(cfg.dist.torch_threads)
-    device = resolve_device(cfg.device)
-    trained = load_fewshot_run(run_dir, cfg)
-    return episode_accuracies(cfg, trained.net.to(device), cfg.fewshot.eval_split, indices, steps=eval_inner_steps(cfg),
-                              device=device)
-
-
-def evaluate_in_processes(run_dir: str | Path, cfg: ExperimentConfig, workers: int) -> FewshotEval:
-    """``fewshot eval``'s result with the test episodes split over ``workers`` spawned processes.
-
-    Each episode is seeded by its index and adapts from the same weights, so the accuracies (and the
-    result file) are the same as one process's; only the wall time changes.
-    """
-    fs = cfg.fewshot
-    calls = [(str(run_dir), config_to_dict(cfg), part) for part in contiguous_chunks(fs.eval_episodes, workers)]
-    accs = [a for part in map_spawned(_accuracies_in_process, calls, workers) for a in part]
-    return summarise_split(cfg, fs.eval_split, eval_inner_steps(cfg), accs)
-
-
-def eval_file(split: str) -> str:
-    """Name of the result file ``fewshot eval`` writes into the run directory.
-
-    Example:
-        >>> eval_file("holdout")
-        'fewshot-eval-holdout.json'
-    """
-    return f"fewshot-eval-{split}.json"
-
-
-def evaluate_run(run_dir: str | Path, overrides: Sequence[str] = (), *,
-                 configure: Callable[[ExperimentConfig], None] | None = None) -> tuple[FewshotEval, dict[str, Any]]:
-    """Evaluate a ``fewshot train`` run's newest checkpoint; write and return its result record.
-
-    The config is the checkpoint's with ``overrides`` (``fewshot.eval_episodes``, ``eval_split``,
-    ``test_inner_steps``, ``eval_seed``, ...) applied; ones that change the network are refused.
-    ``configure`` sees that config first (process settings such as torch threads). The caller holds
-    the run directory's lock.
-    """
-    run_dir = Path(run_dir)
-    trained = load_fewshot_run(run_dir)  # refuses a directory without a few-shot checkpoint
-    if overrides:
-        data = apply_overrides(config_to_dict(trained.cfg), list(overrides))
-        trained = load_fewshot_run(run_dir, config_from_dict(data, origin="--set"))
-    cfg, fs = trained.cfg, trained.cfg.fewshot
-    if configure is not None:
-        configure(cfg)
-    workers = min(fs.eval_workers, fs.eval_episodes)
-    if workers > 1:
-        result = evaluate_in_processes(run_dir, cfg, workers)
-    else:
-        device = resolve_device(cfg.device)
-        result = evaluate_split(cfg, trained.net.to(device), fs.eval_split, episodes=fs.eval_episodes, device=device)
-    record = {**result.to_dict(), "source": fs.source, "eval_seed": fs.eval_seed, "iterations": trained.iterations,
-              "checkpoint": str(trained.path), "network": trained.description}
-    write_text_atomic(run_dir / eval_file(fs.eval_split), json.dumps(record, indent=1) + "\n")  # never half a file
-    return result, record

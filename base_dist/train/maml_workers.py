@@ -6,8 +6,9 @@ network: per outer step it sends them the weights and a contiguous share of the 
 the first share itself meanwhile, and adds the returned gradients up in the same order
 (:func:`~base_dist.train.maml.apply_episode_steps`). The sum, the Adam step and so the trained
 weights are the ones a single process gets; only the wall time changes (``fewshot.train_workers``).
-The val scoring during training (``fewshot.val_every``, and so ``fewshot select``'s scores) is split
-the same way: each episode's accuracy does not depend on where it is computed.
+The val scoring during training (``fewshot.val_every``, and so ``fewshot select``'s scores) and
+``fewshot eval`` (``fewshot.eval_workers``) are split the same way: each episode's accuracy does not
+depend on where it is computed.
 
 A worker that dies stops the run with one line; the checkpoints are there to ``--resume`` from.
 
@@ -82,8 +83,9 @@ class EpisodeWorkers:
     plain :func:`~base_dist.train.maml.meta_step`, in this process.
     """
 
-    def __init__(self, cfg: ExperimentConfig, in_channels: int, processes: int) -> None:
-        self.cfg, self.in_channels, self.processes = cfg, in_channels, processes
+    def __init__(self, cfg: ExperimentConfig, in_channels: int, processes: int,
+                 setting: str = "fewshot.train_workers") -> None:
+        self.cfg, self.in_channels, self.processes, self.setting = cfg, in_channels, processes, setting
         self.conns: list[Connection] = []
         self.procs: list[multiprocessing.process.BaseProcess] = []
 
@@ -142,17 +144,18 @@ class EpisodeWorkers:
             results += self._receive(conn)
         return results
 
-    @staticmethod
-    def _talk(call: Callable[..., Any], *args: Any) -> Any:
+    def _talk(self, call: Callable[..., Any], *args: Any) -> Any:
         """``call(*args)`` on a worker's pipe; a worker gone (killed, out of memory) is one clear error."""
         try:
             return call(*args)
         except (EOFError, OSError) as err:
-            raise UserError("a fewshot.train_workers process exited mid-step; continue the run with --resume "
-                            "(from its newest checkpoint), with fewer workers if memory ran short") from err
+            again = ("continue the run with --resume (from its newest checkpoint)" if self.setting.endswith("train_workers")
+                     else "run it again")
+            raise UserError(f"a {self.setting} process exited mid-step; {again}, with fewer workers if memory "
+                            "ran short") from err
 
     def _receive(self, conn: Connection) -> list[Any]:
         status, payload = self._talk(conn.recv)
         if status != "ok":
-            raise RuntimeError(f"a fewshot.train_workers process failed:\n{payload}")
+            raise RuntimeError(f"a {self.setting} process failed:\n{payload}")
         return payload

@@ -92,3 +92,8 @@ def test_a_worker_that_dies_stops_the_step_with_one_clear_error():
         workers.procs[0].join()
         with pytest.raises(UserError, match="exited mid-step; continue the run with --resume"):
             workers.meta_step(net, opt, episodes)
+    with EpisodeWorkers(cfg, 1, processes=2, setting="fewshot.eval_workers") as workers:  # as `fewshot eval` runs it
+        workers.procs[0].kill()
+        workers.procs[0].join()
+        with pytest.raises(UserError, match="a fewshot.eval_workers process exited mid-step; run it again"):
+            workers.evaluate(net, "val", 4)
