@@ -52,6 +52,8 @@ def selected_row(rows_dir: str | Path, seed: int, arm: str = SELECTED_ARM) -> di
     return {"arm": arm, "k_shot": ev["k_shot"], "seed": seed, "accuracies": ev["accuracies"],
             "params": ev["network"]["params"], "winner": best["index"], "winner_origin": best["origin"],
             "val_accs": [c["val_acc"] for c in cand["candidates"]],
+            # under --halving a dropped candidate's score is at fewer iterations than the others'
+            "val_iterations": [c.get("iterations", cand.get("iterations")) for c in cand["candidates"]],
             "candidates_s": sum(c["train_s"] for c in cand["candidates"]),
             "times": json.loads(times_path.read_text()) if times_path.is_file() else None}
 
@@ -80,7 +82,10 @@ def per_seed_table(selected: list[dict[str, Any]], reference: list[dict[str, Any
               *(f"{a} %" for a in arms)]
     out = []
     for r in selected:
-        vals = ", ".join(f"{100 * v:.1f}" for v in r["val_accs"])
+        iters = r.get("val_iterations") or [None] * len(r["val_accs"])
+        full = max((i for i in iters if i is not None), default=None)
+        vals = ", ".join(f"{100 * v:.1f}" + (f" (at {i} it)" if i is not None and i != full else "")
+                         for v, i in zip(r["val_accs"], iters, strict=True))
         out.append([r["seed"], vals, f"{r['winner']} ({r['winner_origin']})", f"{r['params']:,}",
                     _acc(selected, SELECTED_ARM, r["seed"]), *(_acc(reference, a, r["seed"]) for a in arms)])
     return markdown_table(header, out)

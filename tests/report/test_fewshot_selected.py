@@ -56,6 +56,13 @@ def test_rows_ci_and_paired_differences(tmp_path: Path) -> None:
     times = times_table(selected)
     assert "| 0 | 1.0 | 3.0 | 2.0 | 1.0 | 7.0 | 3.0 |" in times and "| 1 | - | - | - | - | - | 3.0 |" in times
 
+    # A selection by successive halving: the dropped candidate's score is marked with its iterations.
+    record = json.loads((tmp_path / "candidates-seed1.json").read_text())
+    for c, its in zip(record["candidates"], (50, 100, 100), strict=True):
+        c["iterations"] = its
+    (tmp_path / "candidates-seed1.json").write_text(json.dumps({**record, "iterations": 100, "halving": True}))
+    assert "| 1 | 30.0 (at 50 it), 40.0, 50.0 | 2 (gumbel draw 2) |" in per_seed_table([selected_row(tmp_path, 1)], reference)
+
 
 def test_ci_apart_needs_the_lower_bound_above() -> None:
     high = [0.8 + 0.01 * (i % 3) for i in range(60)]
