@@ -16,6 +16,7 @@ import time
 from pathlib import Path
 
 os.environ.setdefault("OMP_NUM_THREADS", "1")
+UNCAPPED_STEPS = 10**9  # with --pretrain-seconds the clock ends pretraining, not a step count
 
 
 def main() -> None:
@@ -40,6 +41,9 @@ def main() -> None:
     ap.add_argument("--pretrained", default=None,
                     help="add the plain-pretraining arm: a pretrain checkpoint, or 'auto' to pretrain here for "
                          "the prior's budget (its rounds x tasks x inner steps SGD steps)")
+    ap.add_argument("--pretrain-seconds", type=float, default=None,
+                    help="with --pretrained auto: pretrain for this many wall seconds instead of the prior's steps "
+                         "(equal wall clock; the torch threads are --set dist.torch_threads)")
     ap.add_argument("--variants", default=None, help="comma list of arms to run (default: all): co-adapted, "
                     "frozen-arch, scratch, pretrained")
     ap.add_argument("--join", nargs="+", default=None, metavar="PATH[:VARIANTS]",
@@ -65,7 +69,9 @@ def main() -> None:
         if pretrained == "auto":
             from base_dist.report.pretrain import budget_steps, pretrain, prior_space_config
 
-            pretrained = pretrain(prior_space_config(prior, cfg), budget_steps(prior), args.run_dir / "pretrain")
+            timed = args.pretrain_seconds is not None
+            pretrained = pretrain(prior_space_config(prior, cfg), UNCAPPED_STEPS if timed else budget_steps(prior),
+                                  args.run_dir / "pretrain", seconds=args.pretrain_seconds)
         return run_fast_adaptation(cfg, prior, seeds=seeds, datasets=args.datasets.split(","), run_dir=args.run_dir,
                                    pretrained=None if pretrained is None else Path(pretrained),
                                    variants=tuple(args.variants.split(",")) if args.variants else None)

@@ -6,8 +6,10 @@ over the pooled classes, batches drawn like the inner loop's (source by weight, 
 source, ``meta.batch_size`` images), the inner optimizer with its learning rates, the eq.-11
 objective in the config's architecture mode — for a budget of SGD steps. Equal budget with a
 meta-prior means the prior's ``rounds x tasks_per_round x inner_steps`` steps (the same number of
-forward/backward passes; the meta-training also paid for its per-task evaluations). The result is
-a checkpoint ``adapt`` loads like a meta-prior.
+forward/backward passes; the meta-training also paid for its per-task evaluations). Equal
+wall-clock is the other reading (the issue's): ``seconds`` stops the run at the first step boundary
+past that many seconds from the call, data loading included. The result is a checkpoint ``adapt``
+loads like a meta-prior.
 
 Example:
     >>> # ckpt = pretrain(cfg, steps=budget_steps(prior_ckpt), run_dir=Path("runs/pretrain"))
@@ -76,13 +78,17 @@ class PooledBatches:
         return src.pixels(idx, size), torch.tensor(picks) + self.offsets[i]
 
 
-def pretrain(cfg: ExperimentConfig, steps: int, run_dir: Path, save_every: int | None = None) -> Path:
+def pretrain(cfg: ExperimentConfig, steps: int, run_dir: Path, save_every: int | None = None,
+             seconds: float | None = None) -> Path:
     """Train the scratch supernet of ``cfg`` for ``steps`` SGD steps on the pooled classes; its checkpoint.
 
     The K-way classifier is added as one more arity of ``space.n_ways``; every other parameter
     starts from exactly the scratch arm's seeded W. ``save_every`` also keeps a checkpoint every
-    that many steps (``ckpt-<step>``), so one run serves priors of several lengths.
+    that many steps (``ckpt-<step>``), so one run serves priors of several lengths. ``seconds``
+    caps the wall clock instead: the run ends at the first step boundary at or past it (the steps
+    done are the checkpoint's round and ``pretrain.json``'s ``steps``), whichever of the two comes first.
     """
+    started = time.perf_counter()
     configure_process(cfg)
     device = resolve_device(cfg.device)
     data = PooledBatches(cfg)
@@ -108,19 +114,25 @@ def pretrain(cfg: ExperimentConfig, steps: int, run_dir: Path, save_every: int |
 
     t0 = time.perf_counter()
     model.train()
+    done = 0
     for step in range(steps):
+        if seconds is not None and time.perf_counter() - started >= seconds:
+            break
         if save_every and step and step % save_every == 0:
             save(step)
         x, y = data.batch(step)
         noise = make_generator(cfg.seed, "pretrain-noise", step, device=device)
         loss, _, _ = optimizer_step(model, groups, x.to(device), y.to(device), data.n_classes, noise, tau,
                                     cfg.meta.grad_clip)
+        done = step + 1
         if step % 500 == 0:
             log.info("pretrain step %d/%d | loss %.3f | %.0f s", step, steps, float(loss.detach()),
                      time.perf_counter() - t0)
-    record = {"steps": steps, "classes": data.n_classes, "seconds": round(time.perf_counter() - t0, 1)}
+    record = {"steps": done, "classes": data.n_classes, "seconds": round(time.perf_counter() - t0, 1),
+              "wall_s": round(time.perf_counter() - started, 1), "seconds_budget": seconds,
+              "torch_threads": torch.get_num_threads()}
     (run_dir / "pretrain.json").write_text(json.dumps(record) + "\n")
-    return save(steps)
+    return save(done)
 
 
 def prior_space_config(checkpoint: str | Path, cfg: ExperimentConfig) -> ExperimentConfig:

@@ -153,8 +153,13 @@ def test_pretrain_arm_starts_from_the_scratch_W_and_adapts(tiny, tmp_path):
     assert all(torch.equal(zero[k], prior_init[k]) for k in prior_init)  # the W the prior started from
     scratch = prior_init
     assert any(k.startswith("classifiers.way") and k not in scratch for k in zero)  # + the pooled classifier
-    trained = load_checkpoint(pretrain(pcfg, steps, tmp_path / "p1")).tensors["W"]
+    trained_ckpt = load_checkpoint(pretrain(pcfg, steps, tmp_path / "p1", seconds=1e9))  # the steps end it
+    trained = trained_ckpt.tensors["W"]
+    assert trained_ckpt.round == steps and json.loads((tmp_path / "p1" / "pretrain.json").read_text())["steps"] == steps
     assert any(not torch.equal(trained[k], zero[k]) for k in scratch)
+    capped = load_checkpoint(pretrain(pcfg, steps, tmp_path / "p2", seconds=0.0))  # the clock ends it at once
+    assert capped.round == 0 and all(torch.equal(capped.tensors["W"][k], zero[k]) for k in zero)
+    assert json.loads((tmp_path / "p2" / "pretrain.json").read_text())["seconds_budget"] == 0.0
     res = run_fast_adaptation(cfg, ckpt, seeds=[0, 1], datasets=["digits"], run_dir=tmp_path / "fa",
                               pretrained=tmp_path / "p1")
     assert PRETRAINED in res.curves["digits"] and "prior - pretrained" in res.table
