@@ -51,6 +51,11 @@ def main() -> None:
                          "only those arms) into --run-dir: table.md, figures and the joined fast_adaptation.json; runs "
                          "nothing, leaves docs alone")
     args = ap.parse_args()
+    if args.pretrain_seconds is not None and (args.pretrained != "auto" or args.pretrain_seconds < 0):
+        from base_dist.errors import UserError
+
+        raise UserError(f"--pretrain-seconds {args.pretrain_seconds:g} needs --pretrained auto and a budget >= 0: it "
+                        "caps the pretraining this run does (a given checkpoint was already trained)")
     if args.join:
         from base_dist.report.fast_adaptation import join_fast_adaptation
 

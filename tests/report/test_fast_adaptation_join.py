@@ -53,16 +53,22 @@ def test_join_refuses_duplicates_and_unpaired_seeds(tmp_path):
         join_fast_adaptation([f"{a}:co-adapted", b])
 
 
-def test_a_missing_run_is_one_line_and_exit_2_with_nothing_written(tmp_path):
+@pytest.mark.parametrize("given, says", [
+    (["--join", "{tmp}/nope.json:scratch"], "nope.json: no such file"),
+    (["--pretrained", "{tmp}/ckpt.safetensors", "--pretrain-seconds", "60"], "needs --pretrained auto"),
+    (["--pretrained", "auto", "--pretrain-seconds", "-1"], "a budget >= 0"),
+])
+def test_bad_input_is_one_line_and_exit_2_with_nothing_written(tmp_path, given, says):
     import subprocess
     import sys
     from pathlib import Path
 
     script = Path(__file__).resolve().parents[2] / "benchmarks" / "exp_fast_adaptation.py"
-    out = tmp_path / "joined"
-    proc = subprocess.run([sys.executable, str(script), "--join", f"{tmp_path}/nope.json:scratch", "--run-dir", str(out)],
+    out = tmp_path / "out"
+    argv = [a.format(tmp=tmp_path) for a in given]
+    proc = subprocess.run([sys.executable, str(script), *argv, "--run-dir", str(out)],
                           capture_output=True, text=True, cwd=tmp_path)
     assert proc.returncode == 2, proc.stderr
     assert proc.stderr.strip().count("\n") == 0 and "Traceback" not in proc.stderr
-    assert "nope.json: no such file" in proc.stderr
+    assert says in proc.stderr
     assert not out.exists()
