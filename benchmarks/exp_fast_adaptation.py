@@ -16,7 +16,6 @@ import time
 from pathlib import Path
 
 os.environ.setdefault("OMP_NUM_THREADS", "1")
-UNCAPPED_STEPS = 10**9  # with --pretrain-seconds the clock ends pretraining, not a step count
 
 
 def main() -> None:
@@ -75,7 +74,7 @@ def main() -> None:
             from base_dist.report.pretrain import budget_steps, pretrain, prior_space_config
 
             timed = args.pretrain_seconds is not None
-            pretrained = pretrain(prior_space_config(prior, cfg), UNCAPPED_STEPS if timed else budget_steps(prior),
+            pretrained = pretrain(prior_space_config(prior, cfg), None if timed else budget_steps(prior),
                                   args.run_dir / "pretrain", seconds=args.pretrain_seconds)
         return run_fast_adaptation(cfg, prior, seeds=seeds, datasets=args.datasets.split(","), run_dir=args.run_dir,
                                    pretrained=None if pretrained is None else Path(pretrained),

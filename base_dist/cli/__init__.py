@@ -26,6 +26,8 @@ SUBCOMMANDS: dict[str, tuple[str, str]] = {
                    "update, checkpoints."),
     "adapt": ("adapt", "Adapt the meta-network to DATASET; prints the genotype, writes genotype.json, metrics.json "
               "and cells.png."),
+    "pretrain": ("pretrain", "Pretrain a prior's supernet supervised on its pooled classes: the baseline "
+                 "meta-learning must beat."),
     "derive": ("derive", "Derive the genotype (top-2 rule); write genotype.json, cells.png and derive.json into "
                "--run-dir."),
     "inspect": ("inspect", "Does meta-training learn? Coherence, displacement, adaptation gain, architecture, "

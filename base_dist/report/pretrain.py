@@ -17,6 +17,7 @@ Example:
 
 from __future__ import annotations
 
+import itertools
 import json
 import logging
 import time
@@ -24,7 +25,7 @@ from pathlib import Path
 
 import torch
 
-from base_dist.config import DataConfig, ExperimentConfig, MetaConfig, SpaceConfig
+from base_dist.config import ExperimentConfig, SpaceConfig, config_from_dict, config_to_dict
 from base_dist.data import TaskDistribution, create_source
 from base_dist.data.tasks import source_root
 from base_dist.meta.checkpoints import save_meta_checkpoint
@@ -78,16 +79,21 @@ class PooledBatches:
         return src.pixels(idx, size), torch.tensor(picks) + self.offsets[i]
 
 
-def pretrain(cfg: ExperimentConfig, steps: int, run_dir: Path, save_every: int | None = None,
+def pretrain(cfg: ExperimentConfig, steps: int | None, run_dir: Path, save_every: int | None = None,
              seconds: float | None = None) -> Path:
     """Train the scratch supernet of ``cfg`` for ``steps`` SGD steps on the pooled classes; its checkpoint.
 
     The K-way classifier is added as one more arity of ``space.n_ways``; every other parameter
     starts from exactly the scratch arm's seeded W. ``save_every`` also keeps a checkpoint every
     that many steps (``ckpt-<step>``), so one run serves priors of several lengths. ``seconds``
-    caps the wall clock instead: the run ends at the first step boundary at or past it (the steps
-    done are the checkpoint's round and ``pretrain.json``'s ``steps``), whichever of the two comes first.
+    caps the wall clock: the run ends at the first step boundary at or past it (the steps done are
+    the checkpoint's round and ``pretrain.json``'s ``steps``), whichever of the two comes first;
+    ``steps=None`` leaves the clock alone to end it.
     """
+    if steps is None and seconds is None:
+        raise ValueError("pretrain needs a budget: steps, seconds or both")
+    if steps is None and save_every:
+        raise ValueError("save_every needs a step count (it sizes the checkpoints kept)")
     started = time.perf_counter()
     configure_process(cfg)
     device = resolve_device(cfg.device)
@@ -107,7 +113,7 @@ def pretrain(cfg: ExperimentConfig, steps: int, run_dir: Path, save_every: int |
     out_cfg = cfg.model_copy(deep=True)
     out_cfg.space = space
     run_dir.mkdir(parents=True, exist_ok=True)
-    store = CheckpointStore(run_dir / CHECKPOINT_SUBDIR, keep=steps // save_every + 1 if save_every else 1)
+    store = CheckpointStore(run_dir / CHECKPOINT_SUBDIR, keep=steps // save_every + 1 if steps and save_every else 1)
 
     def save(done: int) -> Path:
         return save_meta_checkpoint(store, out_cfg, done, cpu_fp32(get_state(model)), {}, kind="pretrain")
@@ -115,7 +121,7 @@ def pretrain(cfg: ExperimentConfig, steps: int, run_dir: Path, save_every: int |
     t0 = time.perf_counter()
     model.train()
     done = 0
-    for step in range(steps):
+    for step in itertools.count() if steps is None else range(steps):
         if seconds is not None and time.perf_counter() - started >= seconds:
             break
         if save_every and step and step % save_every == 0:
@@ -126,7 +132,7 @@ def pretrain(cfg: ExperimentConfig, steps: int, run_dir: Path, save_every: int |
                                     cfg.meta.grad_clip)
         done = step + 1
         if step % 500 == 0:
-            log.info("pretrain step %d/%d | loss %.3f | %.0f s", step, steps, float(loss.detach()),
+            log.info("pretrain step %d/%s | loss %.3f | %.0f s", step, steps or "clock", float(loss.detach()),
                      time.perf_counter() - t0)
     record = {"steps": done, "classes": data.n_classes, "seconds": round(time.perf_counter() - t0, 1),
               "wall_s": round(time.perf_counter() - started, 1), "seconds_budget": seconds,
@@ -140,10 +146,8 @@ def prior_space_config(checkpoint: str | Path, cfg: ExperimentConfig) -> Experim
 
     The seed matters: :func:`pretrain` then starts from exactly the W the prior was meta-trained from.
     """
-    saved = load_checkpoint(checkpoint).meta.get("config") or {}
-    out = cfg.model_copy(deep=True)
-    out.seed = int(saved.get("seed", out.seed))
-    out.space = SpaceConfig.model_validate(saved.get("space", out.space.model_dump()))
-    out.data = DataConfig.model_validate(saved.get("data", out.data.model_dump()))
-    out.meta = MetaConfig.model_validate(saved.get("meta", out.meta.model_dump()))
-    return out
+    ckpt = load_checkpoint(checkpoint)
+    saved = ckpt.meta.get("config") or {}
+    # One validation of the merged tree: field by field, cfg's data.n_way could clash with the prior's space.
+    merged = {**config_to_dict(cfg), **{k: saved[k] for k in ("seed", "space", "data", "meta") if k in saved}}
+    return config_from_dict(merged, origin=f"config of {ckpt.path}")

@@ -201,3 +201,63 @@ def test_fewshot_experiment_refuses_an_unknown_arm_before_running(tmp_path):
     with pytest.raises(UserError, match="unknown few-shot arm.*conv4-wide"):
         run_fewshot_experiment(cfg, seeds=[0], shots=[5], run_dir=tmp_path / "fs", arms=("conv4", "conv8"))
     assert not (tmp_path / "fs").exists()
+
+
+def test_pretrain_command_is_the_pretrain_arm_and_adapt_takes_it(tiny, tmp_path, capsys):
+    from base_dist.cli import main
+    from base_dist.report.pretrain import budget_steps, pretrain, prior_space_config
+    from base_dist.track.checkpoint import load_checkpoint
+
+    cfg, ckpt = tiny
+    run = tmp_path / "cli"
+    assert main(["pretrain", "--checkpoint", str(ckpt), "--steps", "2", "--run-dir", str(run)]) == 0
+    assert "pretrain: 2 SGD steps" in capsys.readouterr().out
+    direct = load_checkpoint(pretrain(prior_space_config(ckpt, load_config(None)), 2, tmp_path / "fn")).tensors["W"]
+    by_cli = load_checkpoint(run).tensors["W"]
+    assert list(by_cli) == list(direct) and all(torch.equal(by_cli[k], direct[k]) for k in direct)
+    # No budget given: the prior's own SGD steps.
+    assert main(["pretrain", "--checkpoint", str(ckpt), "--run-dir", str(tmp_path / "own")]) == 0
+    assert json.loads((tmp_path / "own" / "pretrain.json").read_text())["steps"] == budget_steps(ckpt)
+    # A source left out of the pooled classes.
+    two = "data.sources=[{name: fashion-mnist, image_sizes: [16]}, {name: glyphs, image_sizes: [16]}]"
+    assert main(["pretrain", "--checkpoint", str(ckpt), "--set", two, "--without-source", "glyphs", "--steps", "1",
+                 "--run-dir", str(tmp_path / "fm")]) == 0
+    assert "(fashion-mnist)" in capsys.readouterr().out
+    assert json.loads((tmp_path / "fm" / "pretrain.json").read_text())["classes"] == \
+        json.loads((run / "pretrain.json").read_text())["classes"]
+    # adapt loads the pretrained run directory like a prior.
+    assert main(["adapt", "--checkpoint", str(run), "--dataset", "digits", "--set", "adapt.max_train_images=32",
+                 "--set", "adapt.max_val_images=32", "--run-dir", str(tmp_path / "adapt")]) == 0
+    assert "held-out accuracy per epoch" in capsys.readouterr().out
+
+
+@pytest.mark.parametrize("args, says", [
+    (["--prior", "glyphs-fmnist", "--checkpoint", "{ckpt}"], "not both"),
+    (["--steps", "1", "--without-source", "fashion-mnist", "--config", "{tiny}"], "leaves no source"),
+    (["--checkpoint", "{ckpt}", "--without-source", "nope"], "--without-source nope: not a source"),
+    (["--config", "{tiny}"], "pass --steps N or --seconds S"),
+    (["--checkpoint", "{ckpt}", "--seconds", "-1"], "--seconds"),
+    (["--checkpoint", "{tmp}/missing"], "no such file"),
+])
+def test_pretrain_command_refuses_bad_input_in_one_line_and_writes_nothing(tiny, tmp_path, capsys, args, says):
+    from base_dist.cli import main
+    from tests.conftest import CONFIGS
+
+    _, ckpt = tiny
+    argv = [a.format(ckpt=ckpt, tiny=CONFIGS / "tiny.yaml", tmp=tmp_path) for a in args]
+    assert main(["pretrain", *argv, "--run-dir", str(tmp_path / "out")]) == 2
+    err = capsys.readouterr().err
+    assert says in err and len(err.strip().splitlines()) == 1
+    assert not (tmp_path / "out").exists()
+
+
+def test_pretrain_command_refuses_a_run_dir_with_checkpoints(tiny, tmp_path, capsys):
+    from base_dist.cli import main
+
+    _, ckpt = tiny
+    run = tmp_path / "run"
+    assert main(["pretrain", "--checkpoint", str(ckpt), "--steps", "1", "--run-dir", str(run)]) == 0
+    before = {p: p.read_bytes() for p in run.rglob("*") if p.is_file()}
+    assert main(["pretrain", "--checkpoint", str(ckpt), "--steps", "2", "--run-dir", str(run)]) == 2
+    assert "already holds checkpoints" in capsys.readouterr().err
+    assert {p: p.read_bytes() for p in run.rglob("*") if p.is_file()} == before
