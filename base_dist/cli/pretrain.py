@@ -8,6 +8,7 @@ Example:
     $ base-dist pretrain --prior glyphs-fmnist --seconds 750 --set dist.torch_threads=2 --run-dir runs/pre
     $ base-dist pretrain --checkpoint runs/prior --run-dir runs/pre-steps     # the prior's own SGD steps
     $ base-dist pretrain --prior glyphs-fmnist --steps 800 --without-source fashion-mnist
+    $ base-dist pretrain --checkpoint runs/prior/checkpoints/ckpt-000005.safetensors --from-trained --seconds 490
     $ base-dist adapt --checkpoint runs/pre --dataset digits
 """
 
@@ -61,8 +62,11 @@ def _refuse_a_used_run_dir(run_dir: Path | None) -> None:
               help="wall-clock budget: stop at the first step boundary at or past it (data loading included)")
 @click.option("--without-source", "without", multiple=True, metavar="NAME",
               help="leave this data source out of the pooled classes (repeatable)")
+@click.option("--from-trained", is_flag=True, default=False,
+              help="start from the prior's trained W, not its seeded init: meta-training, then plain pretraining")
 def command(config_path: Path | None, overrides: tuple[str, ...], run_dir: Path | None, prior: str | None,
-            checkpoint: Path | None, steps: int | None, seconds: float | None, without: tuple[str, ...]) -> None:
+            checkpoint: Path | None, steps: int | None, seconds: float | None, without: tuple[str, ...],
+            from_trained: bool) -> None:
     """Pretrain a prior's supernet supervised on its pooled classes: the baseline meta-learning must beat.
 
     Without --prior/--checkpoint, the seeded supernet of --config. Writes RUN_DIR/checkpoints and
@@ -75,6 +79,8 @@ def command(config_path: Path | None, overrides: tuple[str, ...], run_dir: Path 
     if checkpoint is not None and not checkpoint.exists():
         raise UserError(f"--checkpoint {checkpoint}: no such file or directory")
     source = shipped_prior(prior) if prior is not None else checkpoint
+    if from_trained and source is None:
+        raise UserError("--from-trained needs the prior to start from: add --prior NAME or --checkpoint CKPT|RUN_DIR")
     if source is None and steps is None and seconds is None:
         raise UserError("pass --steps N or --seconds S (or --prior/--checkpoint to take the prior's steps)")
     cfg = _pretrain_config(resolve_config(config_path, () if source else overrides), source, overrides, without)
@@ -87,7 +93,7 @@ def command(config_path: Path | None, overrides: tuple[str, ...], run_dir: Path 
         steps = budget_steps(source)
     setup_logging()
     with open_run_dir("pretrain", run_dir, cfg) as run_dir:
-        ckpt = pretrain(cfg, steps, run_dir, seconds=seconds)
+        ckpt = pretrain(cfg, steps, run_dir, seconds=seconds, start=source if from_trained else None)
     record = json.loads((run_dir / "pretrain.json").read_text())
     click.echo(f"pretrain: {record['steps']} SGD steps over {record['classes']} classes "
                f"({', '.join(s.name for s in cfg.data.sources)}) in {record['wall_s']:.1f} s")

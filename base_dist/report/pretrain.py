@@ -30,7 +30,7 @@ from base_dist.data import TaskDistribution, create_source
 from base_dist.data.tasks import source_root
 from base_dist.meta.checkpoints import save_meta_checkpoint
 from base_dist.meta.inner import make_optimizers, optimizer_step
-from base_dist.meta.prior import fit_to_target, seeded_metanet
+from base_dist.meta.prior import fit_to_target, load_posterior, seeded_metanet
 from base_dist.meta.task import configure_process
 from base_dist.space.meta_state import cpu_fp32, get_state
 from base_dist.track.checkpoint import CHECKPOINT_SUBDIR, CheckpointStore, load_checkpoint
@@ -80,7 +80,7 @@ class PooledBatches:
 
 
 def pretrain(cfg: ExperimentConfig, steps: int | None, run_dir: Path, save_every: int | None = None,
-             seconds: float | None = None) -> Path:
+             seconds: float | None = None, start: str | Path | None = None) -> Path:
     """Train the scratch supernet of ``cfg`` for ``steps`` SGD steps on the pooled classes; its checkpoint.
 
     The K-way classifier is added as one more arity of ``space.n_ways``; every other parameter
@@ -88,7 +88,8 @@ def pretrain(cfg: ExperimentConfig, steps: int | None, run_dir: Path, save_every
     that many steps (``ckpt-<step>``), so one run serves priors of several lengths. ``seconds``
     caps the wall clock: the run ends at the first step boundary at or past it (the steps done are
     the checkpoint's round and ``pretrain.json``'s ``steps``), whichever of the two comes first;
-    ``steps=None`` leaves the clock alone to end it.
+    ``steps=None`` leaves the clock alone to end it. ``start`` (a checkpoint) begins from its trained
+    W instead: meta-training first, then plain pretraining (a hybrid of the two arms).
     """
     if steps is None and seconds is None:
         raise ValueError("pretrain needs a budget: steps, seconds or both")
@@ -104,7 +105,12 @@ def pretrain(cfg: ExperimentConfig, steps: int | None, run_dir: Path, save_every
         space.bayes.kl_prior = "fixed"  # there is no meta-learned Gaussian to stay near: plain supervised training
         return space
 
-    fitted = fit_to_target(get_state(seeded_metanet(cfg)), cfg.space, cfg, image_size=head.image_size,
+    if start is None:
+        W, W_space = get_state(seeded_metanet(cfg)), cfg.space
+    else:
+        post = load_posterior(start)
+        W, W_space = post.W, post.space
+    fitted = fit_to_target(W, W_space, cfg, image_size=head.image_size,
                            in_channels=head.in_channels, n_classes=data.n_classes, device=device, modes=supervised)
     model, space = fitted.model, fitted.space
     groups = make_optimizers(model, cfg.meta.inner_optimizer, cfg.meta.inner_lr_weights, cfg.meta.inner_lr_arch,
@@ -136,7 +142,7 @@ def pretrain(cfg: ExperimentConfig, steps: int | None, run_dir: Path, save_every
                      time.perf_counter() - t0)
     record = {"steps": done, "classes": data.n_classes, "seconds": round(time.perf_counter() - t0, 1),
               "wall_s": round(time.perf_counter() - started, 1), "seconds_budget": seconds,
-              "torch_threads": torch.get_num_threads()}
+              "torch_threads": torch.get_num_threads(), "start": None if start is None else str(start)}
     (run_dir / "pretrain.json").write_text(json.dumps(record) + "\n")
     return save(done)
 

@@ -225,6 +225,12 @@ def test_pretrain_command_is_the_pretrain_arm_and_adapt_takes_it(tiny, tmp_path,
     assert "(fashion-mnist)" in capsys.readouterr().out
     assert json.loads((tmp_path / "fm" / "pretrain.json").read_text())["classes"] == \
         json.loads((run / "pretrain.json").read_text())["classes"]
+    # --from-trained: the prior's trained W (meta-training, then pretraining); 0 steps keep it as it is.
+    assert main(["pretrain", "--checkpoint", str(ckpt), "--from-trained", "--steps", "0",
+                 "--run-dir", str(tmp_path / "warm")]) == 0
+    warm, trained_prior = load_checkpoint(tmp_path / "warm").tensors["W"], load_checkpoint(ckpt).tensors["W"]
+    assert all(torch.equal(warm[k], trained_prior[k]) for k in trained_prior)
+    assert not all(torch.equal(by_cli[k], trained_prior[k]) for k in trained_prior)  # the default: the seeded init
     # adapt loads the pretrained run directory like a prior.
     assert main(["adapt", "--checkpoint", str(run), "--dataset", "digits", "--set", "adapt.max_train_images=32",
                  "--set", "adapt.max_val_images=32", "--run-dir", str(tmp_path / "adapt")]) == 0
@@ -236,6 +242,7 @@ def test_pretrain_command_is_the_pretrain_arm_and_adapt_takes_it(tiny, tmp_path,
     (["--steps", "1", "--without-source", "fashion-mnist", "--config", "{tiny}"], "leaves no source"),
     (["--checkpoint", "{ckpt}", "--without-source", "nope"], "--without-source nope: not a source"),
     (["--config", "{tiny}"], "pass --steps N or --seconds S"),
+    (["--config", "{tiny}", "--steps", "1", "--from-trained"], "--from-trained needs the prior"),
     (["--checkpoint", "{ckpt}", "--seconds", "-1"], "--seconds"),
     (["--checkpoint", "{tmp}/missing"], "no such file"),
 ])
