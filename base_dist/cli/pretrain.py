@@ -42,14 +42,6 @@ def _pretrain_config(cfg: ExperimentConfig, source: Path | None, overrides: tupl
     return cfg
 
 
-def _refuse_a_used_run_dir(run_dir: Path | None) -> None:
-    from base_dist.track.checkpoint import CHECKPOINT_SUBDIR, CheckpointStore
-
-    store = None if run_dir is None else run_dir / CHECKPOINT_SUBDIR
-    if store is not None and store.is_dir() and CheckpointStore(store).list():
-        raise UserError(f"{run_dir} already holds checkpoints of a run; pick another --run-dir", option="run-dir")
-
-
 @click.command(name="pretrain")
 @config_options
 @click.option("--prior", default=None, help="start from the network of this shipped prior (see `base-dist priors`)")
@@ -84,10 +76,12 @@ def command(config_path: Path | None, overrides: tuple[str, ...], run_dir: Path 
     if source is None and steps is None and seconds is None:
         raise UserError("pass --steps N or --seconds S (or --prior/--checkpoint to take the prior's steps)")
     cfg = _pretrain_config(resolve_config(config_path, () if source else overrides), source, overrides, without)
-    _refuse_a_used_run_dir(run_dir)
     from base_dist.cli.meta_train import setup_logging
     from base_dist.report.pretrain import budget_steps, pretrain
-    from base_dist.track.rundir import open_run_dir
+    from base_dist.track.rundir import check_run_dir, open_run_dir
+
+    if run_dir is not None:
+        check_run_dir(run_dir, resume=False, resumable=False)
 
     if steps is None and seconds is None:
         steps = budget_steps(source)

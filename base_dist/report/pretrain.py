@@ -81,7 +81,7 @@ class PooledBatches:
 
 def pretrain(cfg: ExperimentConfig, steps: int | None, run_dir: Path, save_every: int | None = None,
              seconds: float | None = None, start: str | Path | None = None) -> Path:
-    """Train the scratch supernet of ``cfg`` for ``steps`` SGD steps on the pooled classes; its checkpoint.
+    """Train the scratch supernet of ``cfg`` (or ``start``'s trained one) on the pooled classes; its checkpoint.
 
     The K-way classifier is added as one more arity of ``space.n_ways``; every other parameter
     starts from exactly the scratch arm's seeded W. ``save_every`` also keeps a checkpoint every

@@ -118,11 +118,12 @@ def write_config(cfg: ExperimentConfig, run_dir: Path) -> Path:
         raise UserError(f"run directory {run_dir}: cannot write config.yaml ({err.strerror or err})") from err
 
 
-def check_run_dir(run_dir: str | Path, resume: bool) -> None:
+def check_run_dir(run_dir: str | Path, resume: bool, resumable: bool = True) -> None:
     """Refuse to resume a directory without checkpoints, or to start afresh over another run's checkpoints.
 
     Starting over would mix two runs: pruning keeps the highest rounds, so the new run's first
     checkpoints would be the ones deleted, and a later ``--resume`` would continue the old run.
+    ``resumable=False`` is for commands without ``--resume``: the refusal does not suggest it.
 
     Example:
         >>> check_run_dir("/nonexistent/base-dist-run", resume=False)
@@ -135,6 +136,6 @@ def check_run_dir(run_dir: str | Path, resume: bool) -> None:
         raise UserError(f"cannot resume {run_dir}: no checkpoint in {run_dir / CHECKPOINT_SUBDIR}; start a new run",
                         option="resume")
     if not resume and has_ckpt:
+        hint = f"continue it with --resume {run_dir} or pick another --run-dir" if resumable else "pick another --run-dir"
         raise UserError(f"{run_dir} already holds checkpoints of a run; resume it or pick another run directory",
-                        option="run-dir", cli=f"{run_dir} already holds checkpoints of a run; continue it with "
-                        f"--resume {run_dir} or pick another --run-dir")
+                        option="run-dir", cli=f"{run_dir} already holds checkpoints of a run; {hint}")
