@@ -190,6 +190,10 @@ class MetaConfig(Section):
     outer_adam_lr_weights: float = Field(1e-3, gt=0)
     outer_adam_lr_arch: float = Field(3e-3, gt=0)
     second_order: bool = False
+    init: str | None = Field(None, description="start W from this checkpoint, run directory or shipped prior "
+                             "instead of the seeded init (e.g. a `base-dist pretrain` run: pretraining, then "
+                             "meta-training); its cells must match space, missing heads and classifiers follow "
+                             "the adapt rules, extra ones are dropped")
     eval_before_inner: bool = Field(True, description="measure each task's held-out accuracy at W too (the "
                                     "adaptation gain in metrics.jsonl); costs one evaluation per task")
     grad_clip: float = Field(5.0, gt=0)

@@ -3,6 +3,7 @@
 Example:
     $ base-dist meta-train --config jobs/configs/tiny.yaml --set dist.workers=0 --run-dir runs/tiny
     $ base-dist meta-train --resume runs/tiny --set meta.rounds=10
+    $ base-dist meta-train --config jobs/configs/prior.yaml --init runs/pre --set meta.rounds=5   # after pretraining
 """
 
 from __future__ import annotations
@@ -13,6 +14,7 @@ from pathlib import Path
 import click
 
 from base_dist.cli.common import config_options, echo_run_dir, resolve_config, resume_settings
+from base_dist.errors import UserError
 
 
 def setup_logging() -> None:
@@ -28,14 +30,25 @@ def setup_logging() -> None:
 @click.option("--resume", "resume_dir", type=click.Path(path_type=Path), default=None,
               help="continue the run in this directory from its newest good checkpoint "
                    "(its config.yaml is used unless --config is given; --set still applies)")
+@click.option("--init", "init", default=None, metavar="CKPT|RUN_DIR|PRIOR",
+              help="start from this network's W instead of the seeded init (meta.init), e.g. a `base-dist "
+                   "pretrain` run; its cells must match the config's space")
 def command(config_path: Path | None, overrides: tuple[str, ...], run_dir: Path | None,
-            resume_dir: Path | None) -> None:
+            resume_dir: Path | None, init: str | None) -> None:
     """Meta-train the BASE meta-network: rounds of C tasks, T inner steps each, outer update, checkpoints."""
     from base_dist.distributed import create_trainer
+    from base_dist.meta.prior import seeded_metanet, start_W
+    from base_dist.space.meta_state import get_state
     from base_dist.track.rundir import check_run_dir, open_run_dir
 
+    if init is not None and resume_dir is not None:
+        raise UserError("--init starts a new run; a resumed run keeps the start in its config.yaml (drop --init)")
     resume, run_dir, config_path = resume_settings(resume_dir, run_dir, config_path, "meta-train")
     cfg = resolve_config(config_path, overrides)
+    if init is not None:
+        cfg.meta.init = init
+    if cfg.meta.init is not None:
+        start_W(cfg, get_state(seeded_metanet(cfg)))  # refuse a bad start before the run directory exists
     setup_logging()
     # No cfg: meta_train writes config.yaml only once the directory (and a resumed checkpoint) is accepted.
     with open_run_dir("meta-train", run_dir) as run_dir:

@@ -7,6 +7,8 @@
 - :func:`shipped_priors` / :func:`shipped_prior`: the priors that come with the package
   (``base_dist/meta/priors/<name>/``: ``prior.safetensors``, a checkpoint, and ``card.json``, what it
   was trained on and what it measured), found by name.
+- :func:`start_W`: the W a meta-training starts from, the seeded one or ``meta.init``'s (a pretrained or
+  earlier meta-trained network on the config's space).
 - :func:`fit_to_target`: a posterior's W on a meta-network that has the head and classifier a new
   target needs (extend the space, build the network, transfer the state: :mod:`base_dist.meta.heads`).
 
@@ -159,3 +161,42 @@ def fit_to_target(W: OrderedDict[str, Tensor], space: SpaceConfig, cfg: Experime
     W_new = transfer_state(W, get_state(model), space, target)
     load_state(model, W_new)
     return FittedNetwork(model=model, space=target, W=W_new, notes=notes)
+
+
+def start_W(cfg: ExperimentConfig, fresh: OrderedDict[str, Tensor]) -> OrderedDict[str, Tensor]:
+    """The W meta-training starts from: ``fresh`` (the seeded init of ``cfg.space``) or ``cfg.meta.init``'s W.
+
+    ``meta.init``'s cells and architecture logits must have exactly ``fresh``'s layout, and its
+    weights the same sigma parameterisation (a rho means a different sigma under another one);
+    heads and classifiers that ``cfg.space`` has and it lacks follow the adapt rules
+    (:func:`~base_dist.meta.heads.transfer_state`), and those it has beyond ``cfg.space`` (e.g. a
+    pretraining's pooled classifier) are dropped. Raises a one-line
+    :class:`~base_dist.errors.UserError` otherwise.
+
+    Example:
+        >>> from base_dist.config import load_config
+        >>> cfg = load_config("jobs/configs/tiny.yaml")
+        >>> fresh = get_state(seeded_metanet(cfg))
+        >>> start_W(cfg, fresh) is fresh
+        True
+    """
+    if cfg.meta.init is None:
+        return fresh
+    try:
+        post = load_posterior(cfg.meta.init)
+    except UserError as err:
+        raise UserError(f"meta.init: {err}") from err
+    where = f"meta.init {cfg.meta.init}"
+    ours, theirs = cfg.space.bayes.sigma_param, post.space.bayes.sigma_param
+    if ours != theirs:
+        raise UserError(f"{where}: its weights use space.bayes.sigma_param={theirs}, the config {ours}; "
+                        f"set space.bayes.sigma_param={theirs} to start from it")
+    for name, value in fresh.items():
+        if name.split(".")[0] in ("heads", "classifiers"):
+            continue
+        got = post.W.get(name)
+        if got is None or got.shape != value.shape:
+            have = "missing" if got is None else f"shape {tuple(got.shape)}"
+            raise UserError(f"{where}: {name} is {have}, the config's space needs {tuple(value.shape)}; start from "
+                            "a checkpoint of the same cells (space.channels, layers, nodes, ops)")
+    return transfer_state(post.W, fresh, post.space, cfg.space)

@@ -44,7 +44,7 @@ from base_dist.meta.callbacks import METRICS_FILE, Callback, Checkpointer, Metri
 from base_dist.meta.checkpoints import checkpoint_W, resume_point
 from base_dist.meta.diagnostics import w_diagnostics
 from base_dist.meta.outer import apply_outer, init_outer_state
-from base_dist.meta.prior import seeded_metanet
+from base_dist.meta.prior import seeded_metanet, start_W
 from base_dist.meta.rounds import Executor, InProcessExecutor, RoundSummary, collect_round
 from base_dist.meta.schedules import outer_lr_at, tau_at
 from base_dist.meta.task import check_meta_config, configure_process
@@ -106,14 +106,14 @@ class MetaTrainer:
 
     # ------------------------------------------------------------------ setup
     def _initialise(self) -> None:
-        """Model, W (seeded or resumed), outer state; ``config.yaml`` only once a resume is accepted."""
+        """Model, W (seeded, ``meta.init``'s or resumed), outer state; ``config.yaml`` only once a resume is accepted."""
         configure_process(self.cfg)
         check_run_dir(self.run_dir, self.resume)
-        self.run_dir.mkdir(parents=True, exist_ok=True)
         self.device = resolve_device(self.cfg.device)
         self.model = seeded_metanet(self.cfg, self.device)
-        self.W = cpu_fp32(get_state(self.model))
+        self.W = start_W(self.cfg, cpu_fp32(get_state(self.model)))  # a bad meta.init is refused before any write
         self.W_init = OrderedDict((k, v.clone()) for k, v in self.W.items())  # displacement is measured from it
+        self.run_dir.mkdir(parents=True, exist_ok=True)
         self.outer_state = init_outer_state(self.W, self.cfg.meta)
         if self.resume:
             ckpt = resume_point(self.run_dir, self.cfg, self.W)
