@@ -23,7 +23,8 @@ from pathlib import Path
 from base_dist.config import ExperimentConfig, config_from_dict
 from base_dist.errors import UserError
 from base_dist.meta.callbacks import METRICS_FILE
-from base_dist.meta.diagnostics import GROUPS
+from base_dist.meta.diagnostics import GROUPS, arch_stats
+from base_dist.meta.prior import load_posterior
 
 
 @dataclass
@@ -69,10 +70,20 @@ def summarize(rows: Sequence[dict[str, float]]) -> dict[str, float]:
     return out
 
 
-def verdict(rows: Sequence[dict[str, float]], *, tasks_per_round: int, n_ops: int, sigma_init: float) -> list[str]:
-    """Plain-language findings, each with the number behind it and what to change."""
+def verdict(rows: Sequence[dict[str, float]], *, tasks_per_round: int, n_ops: int, sigma_init: float,
+            start: str | None = None, start_entropy: float | None = None) -> list[str]:
+    """Plain-language findings, each with the number behind it and what to change.
+
+    ``start`` is the run's ``meta.init`` (``start_entropy`` its architecture entropy, when it can be
+    read): displacement is then measured from that network, and an entropy below uniform may be
+    what it brought rather than what this run learned.
+    """
     s = summarize(rows)
     lines: list[str] = []
+    if start is not None:
+        was = "" if start_entropy is None else f"; phi's entropy was {start_entropy:.3f} there"
+        lines.append(f"started from {start} (meta.init), not the seeded init: displacement is measured from it{was}; "
+                     f"this run moved phi {s['disp_phi_last']:.2f} (L2)")
     noise = 1.0 / math.sqrt(max(tasks_per_round, 1))
     coh = s["coh_cells_last"]
     if math.isfinite(coh):
@@ -99,7 +110,7 @@ def verdict(rows: Sequence[dict[str, float]], *, tasks_per_round: int, n_ops: in
                      f"{100 * before_last:.1f} %)")
     disp = s["disp_cells_last"]
     if math.isfinite(disp) and disp < 0.1:
-        lines.append(f"W has hardly moved: cell weights are {100 * disp:.1f} % (relative L2) from their init; "
+        lines.append(f"W has hardly moved: cell weights are {100 * disp:.1f} % (relative L2) from where the run started; "
                      "run more rounds, raise meta.outer_lr, or make the deltas coherent first")
     ent = s["arch_entropy_W_last"]
     if math.isfinite(ent):
@@ -158,6 +169,16 @@ def _run_config(run_dir: Path) -> ExperimentConfig:
     return config_from_dict(data if isinstance(data, dict) else {}, origin=str(path))
 
 
+def _start_entropy(init: str | None) -> float | None:
+    """Architecture entropy of the run's ``meta.init`` network; None without one, or once it is gone."""
+    if init is None:
+        return None
+    try:
+        return arch_stats(load_posterior(init).W)["arch_entropy_W"]
+    except UserError:  # moved or deleted since: the verdict goes on without it
+        return None
+
+
 def inspect_run(run_dir: Path, out_dir: Path | None = None) -> Inspection:
     """Figures (in ``out_dir``, default ``run_dir/inspect``) and the verdict of a meta-train run.
 
@@ -169,5 +190,6 @@ def inspect_run(run_dir: Path, out_dir: Path | None = None) -> Inspection:
     rows = read_metrics(run_dir)
     kw = {"tasks_per_round": cfg.meta.tasks_per_round, "n_ops": len(cfg.space.ops)}
     figures = plot_diagnostics(rows, out_dir or run_dir / "inspect", **kw)
-    lines = verdict(rows, sigma_init=cfg.space.bayes.sigma_init, **kw)
+    lines = verdict(rows, sigma_init=cfg.space.bayes.sigma_init, start=cfg.meta.init,
+                    start_entropy=_start_entropy(cfg.meta.init), **kw)
     return Inspection(verdict=lines, figures=figures, summary=summarize(rows))

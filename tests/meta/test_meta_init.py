@@ -48,15 +48,25 @@ def test_meta_training_from_init_starts_there_and_resumes_exactly(pretrained, tm
     assert all(torch.equal(resumed.W[k], straight.W[k]) for k in straight.W)
 
 
-def test_meta_train_command_takes_init_and_records_it(pretrained, tmp_path, capsys):
+def test_meta_train_command_takes_init_and_inspect_reports_the_start(pretrained, tmp_path, capsys):
+    import shutil
+
     from base_dist.cli import main
     from base_dist.config import load_config
 
-    run = tmp_path / "run"
-    assert main(["meta-train", "--config", str(TINY), "--init", str(pretrained), "--set", "meta.rounds=1",
+    start, run = tmp_path / "start.safetensors", tmp_path / "run"
+    shutil.copy(pretrained, start)
+    assert main(["meta-train", "--config", str(TINY), "--init", str(start), "--set", "meta.rounds=1",
                  "--set", "tracking.mlflow=false", "--run-dir", str(run)]) == 0
-    assert load_config(run / "config.yaml").meta.init == str(pretrained)
+    assert load_config(run / "config.yaml").meta.init == str(start)
     capsys.readouterr()
+    assert main(["inspect", str(run), "--out", str(tmp_path / "figs")]) == 0
+    said = capsys.readouterr().out
+    assert f"started from {start} (meta.init)" in said and "phi's entropy was" in said
+    start.unlink()  # the start is gone: the verdict still comes, without its entropy
+    assert main(["inspect", str(run), "--out", str(tmp_path / "figs")]) == 0
+    said = capsys.readouterr().out
+    assert "started from" in said and "phi's entropy was" not in said
 
 
 @pytest.mark.parametrize("args, says", [
