@@ -163,6 +163,9 @@ def fit_to_target(W: OrderedDict[str, Tensor], space: SpaceConfig, cfg: Experime
     return FittedNetwork(model=model, space=target, W=W_new, notes=notes)
 
 
+CELL_FIELDS = ("ops", "channels", "layers", "nodes", "stem_multiplier")  # the space settings W's cells depend on
+
+
 def start_W(cfg: ExperimentConfig, fresh: OrderedDict[str, Tensor]) -> OrderedDict[str, Tensor]:
     """The W meta-training starts from: ``fresh`` (the seeded init of ``cfg.space``) or ``cfg.meta.init``'s W.
 
@@ -191,6 +194,12 @@ def start_W(cfg: ExperimentConfig, fresh: OrderedDict[str, Tensor]) -> OrderedDi
     if ours != theirs:
         raise UserError(f"{where}: its weights use space.bayes.sigma_param={theirs}, the config {ours}; "
                         f"set space.bayes.sigma_param={theirs} to start from it")
+    differ = [f for f in CELL_FIELDS if getattr(post.space, f) != getattr(cfg.space, f)]
+    if differ:
+        said = ", ".join(f"space.{f} {getattr(post.space, f)} (config {getattr(cfg.space, f)})" for f in differ)
+        sets = " ".join(f"--set space.{f}={getattr(post.space, f)}" for f in differ if f != "ops")
+        raise UserError(f"{where}: its cells differ from the config's: {said}; use its settings"
+                        + (f" ({sets})" if sets else ""))
     for name, value in fresh.items():
         if name.split(".")[0] in ("heads", "classifiers"):
             continue

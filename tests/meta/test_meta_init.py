@@ -72,7 +72,7 @@ def test_meta_train_command_takes_init_and_inspect_reports_the_start(pretrained,
 @pytest.mark.parametrize("args, says", [
     (["--init", "{tmp}/missing"], "meta.init: {tmp}/missing: no such file"),
     (["--init", "glyphs-fmnist", "--set", "space.bayes.sigma_param=linear"],
-     "cells (space.channels"),  # another space: 8 channels, 5 layers
+     "space.channels 8 (config 4), space.layers 5 (config 3)"),  # the shipped prior's space
     (["--init", "{pre}", "--set", "space.bayes.sigma_param=linear"], "set space.bayes.sigma_param=softplus"),
     (["--init", "{pre}", "--resume", "{tmp}"], "--init starts a new run"),
 ])
