@@ -193,7 +193,8 @@ class MetaConfig(Section):
     init: str | None = Field(None, description="start W from this checkpoint, run directory or shipped prior "
                              "instead of the seeded init (e.g. a `base-dist pretrain` run: pretraining, then "
                              "meta-training); its cells must match space, missing heads and classifiers follow "
-                             "the adapt rules, extra ones are dropped")
+                             "the adapt rules, extra ones are dropped. Rounds count from 0 and draw seed's tasks: "
+                             "to continue a run, resume it instead (--resume, more meta.rounds)")
     eval_before_inner: bool = Field(True, description="measure each task's held-out accuracy at W too (the "
                                     "adaptation gain in metrics.jsonl); costs one evaluation per task")
     grad_clip: float = Field(5.0, gt=0)

@@ -53,6 +53,14 @@ def test_two_workers_match_in_process_bitwise(ray_session, reference, tmp_path):
     assert any(not torch.equal(v, 0 * v) for v in result.W.values())
 
 
+def test_a_run_from_meta_init_on_two_workers_matches_in_process_bitwise(ray_session, reference, tmp_path):
+    start = f"meta.init={reference.checkpoint}"
+    cfg = _cfg("init", start, "meta.rounds=1")
+    in_process = meta_train(_cfg("init", start, "meta.rounds=1", "dist.workers=0"), tmp_path / "one", progress=False)
+    _assert_same_W(run_distributed(cfg, tmp_path / "two", progress=False).W, in_process.W)
+    assert not all(torch.equal(in_process.W[k], reference.W[k]) for k in reference.W)  # it trained on from there
+
+
 def test_sigkill_of_a_worker_mid_round_still_gives_identical_W(ray_session, reference, tmp_path):
     name = f"kill-{os.getpid()}-{time.time_ns()}"
     marker = Path(tempfile.gettempdir()) / f"base-dist-kill-{name}"
