@@ -111,7 +111,14 @@ class MetaTrainer:
         check_run_dir(self.run_dir, self.resume)
         self.device = resolve_device(self.cfg.device)
         self.model = seeded_metanet(self.cfg, self.device)
-        self.W = start_W(self.cfg, cpu_fp32(get_state(self.model)))  # a bad meta.init is refused before any write
+        try:  # a bad meta.init is refused before any write
+            self.W = start_W(self.cfg, cpu_fp32(get_state(self.model)))
+        except UserError as err:
+            if not self.resume:
+                raise
+            raise UserError(f"{err}; resuming measures displacement from that start: restore it, or resume with "
+                            "--set meta.init=null to measure from the seeded init (W itself comes from the checkpoint)"
+                            ) from err
         self.W_init = OrderedDict((k, v.clone()) for k, v in self.W.items())  # displacement is measured from it
         self.run_dir.mkdir(parents=True, exist_ok=True)
         self.outer_state = init_outer_state(self.W, self.cfg.meta)

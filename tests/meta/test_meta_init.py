@@ -48,6 +48,23 @@ def test_meta_training_from_init_starts_there_and_resumes_exactly(pretrained, tm
     assert all(torch.equal(resumed.W[k], straight.W[k]) for k in straight.W)
 
 
+def test_a_resume_whose_start_is_gone_says_how_to_go_on(pretrained, tmp_path):
+    import shutil
+
+    from base_dist.errors import UserError
+
+    start = tmp_path / "start.safetensors"
+    shutil.copy(pretrained, start)
+    cfg = tiny("meta.rounds=2", f"meta.init={start}")
+    straight = meta_train(cfg, tmp_path / "straight")
+    meta_train(cfg, tmp_path / "run", stop_after=1)
+    start.unlink()
+    with pytest.raises(UserError, match="restore it, or resume with --set meta.init=null"):
+        meta_train(cfg, tmp_path / "run", resume=True)
+    resumed = meta_train(tiny("meta.rounds=2"), tmp_path / "run", resume=True)  # W comes from the checkpoint
+    assert all(torch.equal(resumed.W[k], straight.W[k]) for k in straight.W)
+
+
 def test_meta_train_command_takes_init_and_inspect_reports_the_start(pretrained, tmp_path, capsys):
     import shutil
 
