@@ -139,6 +139,9 @@ class SourceSpec(Section):
     # The minimum is the data layer's (TaskDistribution names the source); the maximum bounds memory.
     image_sizes: list[Annotated[int, Field(le=MAX_IMAGE_SIZE)]] = Field(default_factory=lambda: [28], min_length=1)
     weight: float = Field(1.0, gt=0)
+    train_per_class: int | None = Field(None, ge=1, description="training images per class in this source's "
+                                        "tasks (default data.train_per_class): a source with thousands of images "
+                                        "per class can show its tasks more of them than one with twenty")
 
 
 class AugmentConfig(Section):

@@ -194,7 +194,7 @@ class TaskDistribution:
         return TaskSpec(
             source=s.name, image_size=int(size), classes=tuple(pool[j] for j in picks), seed=int(task_seed),
             split=self.split,
-            train_per_class=self.cfg.train_per_class if train_per_class is None else train_per_class,
+            train_per_class=(s.train_per_class or self.cfg.train_per_class) if train_per_class is None else train_per_class,
             val_per_class=self.cfg.val_per_class if val_per_class is None else val_per_class,
         )
 

@@ -74,6 +74,18 @@ def test_sources_weights_and_sizes():
     assert task.x_train.shape[1:] == (1, 12, 12)
 
 
+def test_a_source_can_give_its_tasks_more_training_images_per_class():
+    cfg = _cfg(sources=[SourceSpec(name="fashion-mnist", image_sizes=[16], train_per_class=40),
+                        SourceSpec(name="digits", image_sizes=[8])])
+    dist = TaskDistribution(cfg)
+    specs = [dist.spec(s) for s in range(20)]
+    assert {s.train_per_class for s in specs if s.source == "fashion-mnist"} == {40}
+    assert {s.train_per_class for s in specs if s.source == "digits"} == {6}  # data.train_per_class
+    task = dist.build(next(s for s in specs if s.source == "fashion-mnist"))
+    assert torch.bincount(task.y_train).tolist() == [40] * 5 and task.x_val.shape[0] == 5 * 3
+    assert dist.spec(0, train_per_class=2).train_per_class == 2  # an explicit size (few-shot episodes) wins
+
+
 def test_episode_support_query():
     ep = TaskDistribution(_cfg()).sample_episode(9, n_way=3, k_shot=2, k_query=4)
     assert ep.x_support.shape[0] == 6 and ep.x_query.shape[0] == 12 and ep.n_way == 3
