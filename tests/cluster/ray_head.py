@@ -147,8 +147,23 @@ class RayHead:
 
     @classmethod
     def start(cls, log_dir: Path, *, num_cpus: int = 2, auth_mode: str = "token",
-              timeout: float = 120.0, env: dict[str, str] | None = None) -> RayHead:
-        """Start the head and wait until its job API answers; raises RuntimeError with the log tail."""
+              timeout: float = 120.0, env: dict[str, str] | None = None, tries: int = 3) -> RayHead:
+        """Start the head and wait until its job API answers; raises RuntimeError with the log tail.
+
+        The free ports are picked before ``ray start`` binds them, so a Ray instance of another test
+        process can take one in between ("already occupied"): that start is retried on new ports.
+        """
+        for attempt in range(tries):
+            try:
+                return cls._start_once(log_dir, num_cpus=num_cpus, auth_mode=auth_mode, timeout=timeout, env=env)
+            except RuntimeError as err:
+                if "already occupied" not in str(err) or attempt == tries - 1:
+                    raise
+        raise AssertionError("unreachable")
+
+    @classmethod
+    def _start_once(cls, log_dir: Path, *, num_cpus: int, auth_mode: str, timeout: float,
+                    env: dict[str, str] | None) -> RayHead:
         ray_exe = VENV_BIN / "ray"
         if not ray_exe.exists():
             raise RuntimeError(f"no ray executable next to {sys.executable}")
