@@ -153,13 +153,14 @@ class RayHead:
         The free ports are picked before ``ray start`` binds them, so a Ray instance of another test
         process can take one in between ("already occupied"): that start is retried on new ports.
         """
-        for attempt in range(tries):
+        kwargs = {"num_cpus": num_cpus, "auth_mode": auth_mode, "timeout": timeout, "env": env}
+        for _ in range(tries - 1):
             try:
-                return cls._start_once(log_dir, num_cpus=num_cpus, auth_mode=auth_mode, timeout=timeout, env=env)
+                return cls._start_once(log_dir, **kwargs)
             except RuntimeError as err:
-                if "already occupied" not in str(err) or attempt == tries - 1:
+                if "already occupied" not in str(err):
                     raise
-        raise AssertionError("unreachable")
+        return cls._start_once(log_dir, **kwargs)  # the last try's failure is the caller's
 
     @classmethod
     def _start_once(cls, log_dir: Path, *, num_cpus: int, auth_mode: str, timeout: float,
