@@ -4,6 +4,7 @@ Example:
     $ base-dist meta-train --config jobs/configs/tiny.yaml --set dist.workers=0 --run-dir runs/tiny
     $ base-dist meta-train --resume runs/tiny --set meta.rounds=10
     $ base-dist meta-train --config jobs/configs/prior.yaml --init runs/pre --set meta.rounds=5   # after pretraining
+    $ base-dist meta-train --config jobs/configs/prior.yaml --set meta.budget_minutes=60           # never past an hour
 """
 
 from __future__ import annotations
@@ -57,7 +58,8 @@ def command(config_path: Path | None, overrides: tuple[str, ...], run_dir: Path 
     if result.history:
         last = result.history[-1]
         click.echo(f"meta-train: {result.rounds_done}/{cfg.meta.rounds} rounds | val acc "
-                   f"{100 * last.get('val_acc', float('nan')):.1f}% | {last.get('tasks_per_s', float('nan')):.2f} tasks/s")
+                   f"{100 * last.get('val_acc', float('nan')):.1f}% | {last.get('tasks_per_s', float('nan')):.2f} tasks/s"
+                   + (" | meta.budget_minutes spent (--resume goes on)" if result.budget_spent else ""))
     if result.genotype is not None:
         click.echo(f"genotype: {result.genotype}")
     if result.checkpoint is not None:

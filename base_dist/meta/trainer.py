@@ -12,6 +12,7 @@ workers through :func:`base_dist.distributed.create_trainer`, which picks from `
 
 Outputs in ``run_dir``: ``config.yaml``, ``checkpoints/``, ``metrics.jsonl`` (one JSON object per
 round), ``genotype.json`` and ``cells.png`` (the most probable genotype of the final W).
+``meta.budget_minutes`` ends a run early, at a round boundary, so that it stays within a wall-clock budget.
 
 Example:
     >>> import tempfile
@@ -72,6 +73,7 @@ class MetaTrainResult:
     run_dir: Path | None = None
     checkpoint: Path | None = None
     genotype: Genotype | None = None
+    budget_spent: bool = False  # ``meta.budget_minutes`` ended it before ``meta.rounds``
 
 
 class MetaTrainer:
@@ -103,6 +105,7 @@ class MetaTrainer:
         self.checkpoint_round: int | None = None
         self.genotype: Genotype | None = None
         self.outputs: list[Path] = []
+        self.budget_spent = False
 
     # ------------------------------------------------------------------ setup
     def _initialise(self) -> None:
@@ -141,6 +144,7 @@ class MetaTrainer:
     # ------------------------------------------------------------------ the loop
     def run(self, stop_after: int | None = None) -> MetaTrainResult:
         """Run the rounds left (until ``stop_after`` rounds in all are done: it stops as an interruption would)."""
+        self._t_start = time.perf_counter()  # meta.budget_minutes counts from here, Ray workers' start included
         self._initialise()
         rounds = self.cfg.meta.rounds
         self.end = rounds if stop_after is None else min(rounds, stop_after)
@@ -151,8 +155,8 @@ class MetaTrainer:
             for cb in self.callbacks:
                 cb.on_start(self)
                 self._started.append(cb)
-            for r in range(self.start, self.end):
-                self._round(executor, r)
+            while self.done < self.end:  # the budget may move end closer
+                self._round(executor, self.done)
             self._write_genotype()
             status = "FINISHED"
         except KeyboardInterrupt:
@@ -164,7 +168,8 @@ class MetaTrainer:
             if executor is not self._executor:
                 executor.close()
         return MetaTrainResult(W=self.W, outer_state=self.outer_state, rounds_done=self.done, history=self.history,
-                               run_dir=self.run_dir, checkpoint=self.checkpoint, genotype=self.genotype)
+                               run_dir=self.run_dir, checkpoint=self.checkpoint, genotype=self.genotype,
+                               budget_spent=self.budget_spent)
 
     def _round(self, executor: Executor, r: int) -> None:
         t0 = time.perf_counter()
@@ -175,7 +180,17 @@ class MetaTrainer:
         row = self._row(r, summary, t0, t_tasks, time.perf_counter())
         row.update({k: float(v) for k, v in executor.stats().items()})
         self.history.append(row)
-        self._emit("on_round", row)
+        self._check_budget()
+        self._emit("on_round", row)  # after the check: the checkpointer saves the round that ends the run
+
+    def _check_budget(self) -> None:
+        """End the run here when the next round would not fit in ``meta.budget_minutes``."""
+        budget = self.cfg.meta.budget_minutes
+        spent, slowest = time.perf_counter() - self._t_start, max(row["round_s"] for row in self.history)
+        if self.done < self.end and not round_fits(spent, slowest, budget):
+            log.info("meta.budget_minutes=%g: %.0f s spent, the slowest round took %.0f s; stopping after round %d "
+                     "of %d (--resume goes on)", budget, spent, slowest, self.done, self.cfg.meta.rounds)
+            self.end, self.budget_spent = self.done, True
 
     def _row(self, r: int, summary: RoundSummary, t0: float, t_tasks: float, t_end: float) -> Row:
         """The round's metrics line: task means, counters, schedules, timings and W's diagnostics."""
@@ -206,6 +221,15 @@ class MetaTrainer:
     def _emit(self, hook: str, *args: Any) -> None:
         for cb in self._started:
             getattr(cb, hook)(self, *args)
+
+
+def round_fits(spent_s: float, round_s: float, budget_minutes: float | None) -> bool:
+    """Whether a round of ``round_s`` started after ``spent_s`` still ends within the budget (None: no budget).
+
+    >>> round_fits(600.0, 50.0, 11.0), round_fits(620.0, 50.0, 11.0), round_fits(1e9, 1.0, None)
+    (True, False, True)
+    """
+    return budget_minutes is None or spent_s + round_s <= 60.0 * budget_minutes
 
 
 def _task_means(task_metrics: list[dict[str, float]]) -> Row:
