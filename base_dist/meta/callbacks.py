@@ -152,7 +152,8 @@ class Progress(Callback):
     """The one-line progress display (live on a terminal, log lines elsewhere)."""
 
     def on_start(self, trainer: MetaTrainer) -> None:
-        self.reporter = ProgressReporter(total=trainer.cfg.meta.rounds, start=trainer.start)
+        self.reporter = ProgressReporter(total=trainer.cfg.meta.rounds, start=trainer.start,
+                                         budget_s=trainer.budget_left_s())
 
     def on_round(self, trainer: MetaTrainer, row: Row) -> None:
         self.reporter.update(trainer.done, tasks_per_s=row["tasks_per_s"], val_acc=row.get("val_acc"),

@@ -106,6 +106,7 @@ class MetaTrainer:
         self.genotype: Genotype | None = None
         self.outputs: list[Path] = []
         self.budget_spent = False
+        self._t_start = time.perf_counter()  # reset by run(): meta.budget_minutes counts from there
 
     # ------------------------------------------------------------------ setup
     def _initialise(self) -> None:
@@ -144,7 +145,7 @@ class MetaTrainer:
     # ------------------------------------------------------------------ the loop
     def run(self, stop_after: int | None = None) -> MetaTrainResult:
         """Run the rounds left (until ``stop_after`` rounds in all are done: it stops as an interruption would)."""
-        self._t_start = time.perf_counter()  # meta.budget_minutes counts from here, Ray workers' start included
+        self._t_start = time.perf_counter()  # Ray workers' start is inside the budget
         self._initialise()
         rounds = self.cfg.meta.rounds
         self.end = rounds if stop_after is None else min(rounds, stop_after)
@@ -182,6 +183,11 @@ class MetaTrainer:
         self.history.append(row)
         self._check_budget()
         self._emit("on_round", row)  # after the check: the checkpointer saves the round that ends the run
+
+    def budget_left_s(self) -> float | None:
+        """Seconds of ``meta.budget_minutes`` this call has not spent yet (None: no budget)."""
+        budget = self.cfg.meta.budget_minutes
+        return None if budget is None else 60.0 * budget - (time.perf_counter() - self._t_start)
 
     def _check_budget(self) -> None:
         """End the run here when the next round would not fit in ``meta.budget_minutes``."""

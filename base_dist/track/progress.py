@@ -70,7 +70,8 @@ def estimate_eta(elapsed_s: float, rounds_done_here: int, rounds_left: int) -> f
 class ProgressReporter:
     """Reports each finished round: rewrites one line on a TTY, logs a line otherwise.
 
-    ``start`` is the number of rounds already done (a resume), so the ETA uses only rounds timed here.
+    ``start`` is the number of rounds already done (a resume), so the ETA uses only rounds timed here;
+    ``budget_s`` (seconds from now that the run will not go past, e.g. ``meta.budget_minutes``) caps it.
 
     Example:
         >>> import io
@@ -80,9 +81,11 @@ class ProgressReporter:
         >>> p.close()
     """
 
-    def __init__(self, total: int, start: int = 0, stream: TextIO | None = None, tty: bool | None = None) -> None:
+    def __init__(self, total: int, start: int = 0, stream: TextIO | None = None, tty: bool | None = None,
+                 budget_s: float | None = None) -> None:
         self.total = total
         self.start = start
+        self.budget_s = budget_s
         self.stream = stream if stream is not None else sys.stderr
         self.tty = tty if tty is not None else bool(getattr(self.stream, "isatty", lambda: False)())
         self._t0 = time.monotonic()
@@ -97,7 +100,10 @@ class ProgressReporter:
             >>> ProgressReporter(3, stream=io.StringIO(), tty=False).update(3).startswith("round 3/3")
             True
         """
-        eta = estimate_eta(time.monotonic() - self._t0, done - self.start, self.total - done)
+        elapsed = time.monotonic() - self._t0
+        eta = estimate_eta(elapsed, done - self.start, self.total - done)
+        if eta is not None and self.budget_s is not None:
+            eta = min(eta, max(0.0, self.budget_s - elapsed))
         line = format_progress(done, self.total, tasks_per_s=tasks_per_s, val_acc=val_acc, eta_s=eta, extra=extra)
         if self.tty:
             # \r + erase-to-end-of-line rewrites the same line, whatever the previous length was.

@@ -41,3 +41,10 @@ def test_non_tty_logs_plain_lines(caplog: pytest.LogCaptureFixture) -> None:
         p.close()
     assert out.getvalue() == ""
     assert "round 1/2 | val acc 50.0%" in caplog.text and "\r" not in caplog.text
+
+
+def test_a_budget_caps_the_eta(monkeypatch: pytest.MonkeyPatch) -> None:
+    clock = iter([0.0, 5.0])  # the reporter starts at 0 s; one round is done at 5 s
+    monkeypatch.setattr("base_dist.track.progress.time.monotonic", lambda: next(clock))
+    line = ProgressReporter(total=10, stream=io.StringIO(), tty=False, budget_s=12.0).update(1)
+    assert line.endswith("ETA 7s")  # 9 rounds of 5 s would be 45 s; the budget ends the run in 7
