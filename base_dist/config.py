@@ -206,11 +206,13 @@ class MetaConfig(Section):
     keep_every: int | None = Field(None, ge=1, description="also keep every checkpoint whose round is a "
                                    "multiple of this (the last keep_checkpoints are kept anyway), so an "
                                    "experiment can adapt from a long run's early rounds")
-    budget_minutes: float | None = Field(None, gt=0, description="wall-clock budget of one meta-train call (its Ray "
-                                         "workers' start included): a round starts only while the minutes spent plus "
-                                         "the slowest round so far fit in it, the first always; the run then ends "
-                                         "with a checkpoint and --resume goes on towards rounds, whose count the "
-                                         "schedules keep. None = no budget")
+    budget_minutes: float | None = Field(None, gt=0, description="wall-clock budget of one meta-train call, counted "
+                                         "from the start of the run (Ray workers' start included, the process's "
+                                         "imports not): a round starts only while the minutes spent plus the slowest "
+                                         "round so far (its checkpoint and logging included) fit, the first always; "
+                                         "the run then ends with a checkpoint (closing takes seconds more) and "
+                                         "--resume goes on. Schedules stay laid out over rounds, so a stopped run "
+                                         "ends mid-schedule. None = no budget")
 
     @model_validator(mode="after")
     def _keep_every_saved(self) -> MetaConfig:

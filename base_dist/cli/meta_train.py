@@ -59,7 +59,7 @@ def command(config_path: Path | None, overrides: tuple[str, ...], run_dir: Path 
         last = result.history[-1]
         click.echo(f"meta-train: {result.rounds_done}/{cfg.meta.rounds} rounds | val acc "
                    f"{100 * last.get('val_acc', float('nan')):.1f}% | {last.get('tasks_per_s', float('nan')):.2f} tasks/s"
-                   + (" | meta.budget_minutes spent (--resume goes on)" if result.budget_spent else ""))
+                   + (" | meta.budget_minutes spent (--resume goes on)" if result.stopped_by_budget else ""))
     if result.genotype is not None:
         click.echo(f"genotype: {result.genotype}")
     if result.checkpoint is not None:

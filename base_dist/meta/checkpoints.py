@@ -37,7 +37,8 @@ ADDED_SPACE_FIELDS = {("arch", "eval_mode"): "auto", ("bayes", "kl_prior"): "fix
 RESUME_NEUTRAL = ("name", "device", "tracking.", "dist.workers", "dist.address", "dist.num_cpus_per_worker",
                   "dist.num_gpus_per_worker", "dist.max_task_retries", "dist.task_timeout_s",
                   "dist.worker_start_timeout_s", "dist.dashboard_host",
-                  "meta.checkpoint_every", "meta.keep_checkpoints", "meta.keep_every", "meta.eval_before_inner", "adapt.", "train.")
+                  "meta.checkpoint_every", "meta.keep_checkpoints", "meta.keep_every", "meta.eval_before_inner",
+                  "meta.budget_minutes", "adapt.", "train.")
 
 
 class NoCheckpointToResume(UserError):

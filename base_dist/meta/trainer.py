@@ -73,7 +73,7 @@ class MetaTrainResult:
     run_dir: Path | None = None
     checkpoint: Path | None = None
     genotype: Genotype | None = None
-    budget_spent: bool = False  # ``meta.budget_minutes`` ended it before ``meta.rounds``
+    stopped_by_budget: bool = False  # ``meta.budget_minutes`` ended it before ``meta.rounds``
 
 
 class MetaTrainer:
@@ -105,8 +105,9 @@ class MetaTrainer:
         self.checkpoint_round: int | None = None
         self.genotype: Genotype | None = None
         self.outputs: list[Path] = []
-        self.budget_spent = False
+        self.stopped_by_budget = False
         self._t_start = time.perf_counter()  # reset by run(): meta.budget_minutes counts from there
+        self._t_mark, self._slowest_s = self._t_start, 0.0
 
     # ------------------------------------------------------------------ setup
     def _initialise(self) -> None:
@@ -156,6 +157,7 @@ class MetaTrainer:
             for cb in self.callbacks:
                 cb.on_start(self)
                 self._started.append(cb)
+            self._t_mark, self._slowest_s = time.perf_counter(), 0.0  # a round's time includes its callbacks
             while self.done < self.end:  # the budget may move end closer
                 self._round(executor, self.done)
             self._write_genotype()
@@ -170,7 +172,7 @@ class MetaTrainer:
                 executor.close()
         return MetaTrainResult(W=self.W, outer_state=self.outer_state, rounds_done=self.done, history=self.history,
                                run_dir=self.run_dir, checkpoint=self.checkpoint, genotype=self.genotype,
-                               budget_spent=self.budget_spent)
+                               stopped_by_budget=self.stopped_by_budget)
 
     def _round(self, executor: Executor, r: int) -> None:
         t0 = time.perf_counter()
@@ -191,12 +193,15 @@ class MetaTrainer:
 
     def _check_budget(self) -> None:
         """End the run here when the next round would not fit in ``meta.budget_minutes``."""
-        budget = self.cfg.meta.budget_minutes
-        spent, slowest = time.perf_counter() - self._t_start, max(row["round_s"] for row in self.history)
-        if self.done < self.end and not round_fits(spent, slowest, budget):
+        budget, now = self.cfg.meta.budget_minutes, time.perf_counter()
+        self._slowest_s, self._t_mark = max(self._slowest_s, now - self._t_mark), now
+        if budget is None or self.done >= self.end:
+            return
+        spent = now - self._t_start
+        if not round_fits(spent, self._slowest_s, budget):
             log.info("meta.budget_minutes=%g: %.0f s spent, the slowest round took %.0f s; stopping after round %d "
-                     "of %d (--resume goes on)", budget, spent, slowest, self.done, self.cfg.meta.rounds)
-            self.end, self.budget_spent = self.done, True
+                     "of %d (--resume goes on)", budget, spent, self._slowest_s, self.done, self.cfg.meta.rounds)
+            self.end, self.stopped_by_budget = self.done, True
 
     def _row(self, r: int, summary: RoundSummary, t0: float, t_tasks: float, t_end: float) -> Row:
         """The round's metrics line: task means, counters, schedules, timings and W's diagnostics."""

@@ -116,6 +116,10 @@ def prepare_base(cfg: ExperimentConfig, spec: TuneSpec, origin: str = "tune spec
             raise UserError(f"{origin}: fixed.{path}: unknown config path (no such field in the config)")
     cfg = apply_params(base, dict(spec.fixed), f"{origin}: fixed")
     check_params(spec, config_to_dict(cfg), origin)
+    if cfg.meta.budget_minutes is not None or "meta.budget_minutes" in spec.params:
+        raise UserError(f"{origin}: meta.budget_minutes would stop trials after different numbers of rounds, but the "
+                        "scheduler and the scores compare trials at equal rounds: bound them by meta.rounds "
+                        "(fixed: {meta.budget_minutes: null})")
     if spec.adapt_metric:
         return cfg
     from base_dist.data import TaskDistribution

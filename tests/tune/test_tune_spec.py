@@ -50,6 +50,8 @@ def _prepare(data: dict) -> None:
     ({"params": {}}, "t.yaml: params:"),
     ({"metric": "holdout_acc"}, "t.yaml: params:"),
     ({**GOOD, "metric": "adapt_gain"}, "t.yaml: <root>: metric adapt_gain is measured once"),
+    ({**GOOD, "fixed": {"meta.budget_minutes": 5}}, "t.yaml: meta.budget_minutes would stop trials"),
+    ({"params": {"meta.budget_minutes": {"choice": [5, 10]}}}, "t.yaml: meta.budget_minutes would stop trials"),
 ])
 def test_tune_spec_errors_are_one_line_naming_the_key(data, needle):
     with pytest.raises(UserError) as err:
