@@ -184,6 +184,8 @@ class MetaTrainer:
         row.update({k: float(v) for k, v in executor.stats().items()})
         self.history.append(row)
         self._check_budget()
+        if self.stopped_by_budget:  # on record in metrics.jsonl and MLflow, beside the round it ended on
+            row["stopped_by_budget"] = 1.0
         self._emit("on_round", row)  # after the check: the checkpointer saves the round that ends the run
 
     def budget_left_s(self) -> float | None:

@@ -117,6 +117,7 @@ def test_a_budget_ends_the_run_with_a_checkpoint_and_resume_goes_on_exactly(trai
     spent = meta_train(tiny("meta.rounds=3", "meta.budget_minutes=1e-9"), run, progress=False)
     assert spent.rounds_done == 1 and spent.stopped_by_budget  # the first round always runs, no second fits
     assert load_checkpoint(run).round == 1 and (run / "genotype.json").is_file()
+    assert json.loads((run / "metrics.jsonl").read_text().splitlines()[-1])["stopped_by_budget"] == 1.0
     with caplog.at_level(logging.WARNING, logger="base_dist"):
         resumed = meta_train(cfg, run, resume=True, progress=False)  # without the budget: nothing to warn about
     assert resumed.rounds_done == 3 and not resumed.stopped_by_budget and "differ from the checkpoint" not in caplog.text
