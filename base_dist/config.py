@@ -33,7 +33,7 @@ MAX_CONFIG_BYTES = 4 * 2**20  # a config / tune-space / genotype file is a few K
 
 ImageSize = Annotated[int, Field(ge=4, le=MAX_IMAGE_SIZE)]
 # W's parameter groups, for diagnostics and per-group outer step sizes (base_dist.meta.diagnostics.group_of).
-ParamGroup = Literal["phi", "heads", "cells", "rho", "classifier"]
+ParamGroup = Literal["phi", "heads", "cells", "rho", "classifier", "pooled"]
 PARAM_GROUPS: tuple[str, ...] = get_args(ParamGroup)
 
 DARTS_OPS = [
@@ -119,6 +119,9 @@ class SpaceConfig(Section):
         min_length=1,
     )
     n_ways: list[Annotated[int, Field(le=MAX_CLASSES)]] = Field(default_factory=lambda: [5, 10], min_length=1)
+    pooled_classes: int = Field(0, ge=0, le=MAX_CLASSES, description="arity of the `pooled` classifier over every "
+                                "meta-train class (what meta.pooled_weight trains; 0 = none); must equal the "
+                                "task distribution's meta-train class count")
     arch: ArchConfig = Field(default_factory=ArchConfig)
     bayes: BayesConfig = Field(default_factory=BayesConfig)
 
@@ -182,7 +185,7 @@ class MetaConfig(Section):
     outer_lr: float = Field(1.0, gt=0, description="lambda")
     outer_lr_scale: dict[ParamGroup, Annotated[float, Field(ge=0)]] = Field(
         default_factory=dict, description="lambda multipliers per parameter group (phi, heads, cells, rho, "
-        "classifier; absent: 1), same schedule, e.g. {classifier: 0}: a lambda above 1 on the shared 5-way "
+        "classifier, pooled; absent: 1), same schedule, e.g. {classifier: 0}: a lambda above 1 on the shared 5-way "
         "classifier, whose labels are permuted per task, random-walks it (docs/results.md)")
     outer_lr_schedule: Literal["constant", "linear", "cosine"] = "constant"
     outer_lr_end: float = Field(0.1, ge=0)
@@ -198,6 +201,10 @@ class MetaConfig(Section):
                              "meta-training); its cells must match space, missing heads and classifiers follow "
                              "the adapt rules, extra ones are dropped. Rounds count from 0 and draw seed's tasks: "
                              "to continue a run, resume it instead (--resume, more meta.rounds)")
+    pooled_weight: float = Field(0.0, ge=0, description="weight of a supervised term in every inner step: the "
+                                 "cross-entropy of the `pooled` classifier (space.pooled_classes) on the batch's "
+                                 "meta-train class labels, which, unlike a task's permuted labels, mean the same "
+                                 "class in every task; 0 = BASE's objective alone")
     eval_before_inner: bool = Field(True, description="measure each task's held-out accuracy at W too (the "
                                     "adaptation gain in metrics.jsonl); costs one evaluation per task")
     grad_clip: float = Field(5.0, gt=0)
@@ -394,6 +401,9 @@ class ExperimentConfig(Section):
     def _consistent(self) -> ExperimentConfig:
         if self.data.n_way not in self.space.n_ways:
             raise ValueError(f"data.n_way={self.data.n_way} has no classifier: add it to space.n_ways")
+        if self.meta.pooled_weight and not self.space.pooled_classes:
+            raise ValueError("meta.pooled_weight needs the pooled classifier: set space.pooled_classes to the "
+                             "meta-train class count (meta-train names it)")
         sp = self.space
         check_activation("meta.batch_size x space.channels", self.meta.batch_size, sp.channels * sp.stem_multiplier,
                          max(h.image_size // h.stride for h in sp.heads))

@@ -15,6 +15,7 @@ Example:
 
 from __future__ import annotations
 
+import itertools
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -167,6 +168,35 @@ class TaskDistribution:
         if source not in self._pools:
             raise UserError(f"source {source!r} is not in data.sources ({', '.join(self._pools)})")
         return self._pools[source]
+
+    @property
+    def pooled_classes(self) -> int:
+        """How many classes this split has over all sources: the arity of one classifier over the pool."""
+        return sum(len(p) for p in self._pools.values())
+
+    def pool_offset(self, source: str) -> int:
+        """Where ``source``'s classes start in the pooled label order (sources in ``data.sources`` order)."""
+        self.class_pool(source)  # one clear error for an unknown source
+        return sum(len(self._pools[name]) for name in itertools.takewhile(lambda n: n != source, self._pools))
+
+    def pooled_labels(self, source: str, classes: tuple[int, ...], labels: torch.Tensor) -> torch.Tensor:
+        """A task's labels (``i`` means ``classes[i]``) as indices into the pooled classes of this split.
+
+        Example:
+            >>> from base_dist.config import DataConfig
+            >>> dist = TaskDistribution(DataConfig(n_way=3))
+            >>> task = dist.sample(7)
+            >>> pooled = dist.pooled_labels(task.source, task.classes, task.y_train)
+            >>> bool((pooled < dist.pooled_classes).all()), pooled.unique().numel()
+            (True, 3)
+        """
+        pool = self.class_pool(source)
+        index = {c: i for i, c in enumerate(pool)}
+        missing = [c for c in classes if c not in index]
+        if missing:
+            raise UserError(f"class {missing[0]} of source {source!r} is not in its {self.split} classes")
+        table = torch.tensor([self.pool_offset(source) + index[c] for c in classes], dtype=torch.long)
+        return table[labels.long()]
 
     # ------------------------------------------------------------------ sampling
     def spec(self, task_seed: int, *, n_way: int | None = None, train_per_class: int | None = None,

@@ -51,7 +51,7 @@ def group_of(name: str) -> str:
     if name.endswith(".rho"):
         return "rho"
     head = name.split(".", 1)[0]
-    return {"heads": "heads", "cells": "cells", "classifiers": "classifier"}.get(head, "cells")
+    return {"heads": "heads", "cells": "cells", "classifiers": "classifier", "pooled": "pooled"}.get(head, "cells")
 
 
 @dataclass(frozen=True)

@@ -98,15 +98,24 @@ def sample_batch(n: int, batch_size: int, gen: torch.Generator) -> Tensor:
 
 
 def objective(model: nn.Module, x: Tensor, y: Tensor, n_way: int, gen: torch.Generator | None,
-              tau: float) -> tuple[Tensor, Tensor, Tensor]:
+              tau: float, pooled: tuple[Tensor, float] | None = None) -> tuple[Tensor, Tensor, Tensor]:
     """``(loss, cross_entropy, logits)`` with ``loss = cross_entropy + model.kl()`` (eq. 11).
+
+    ``pooled = (labels, weight)`` adds ``weight x`` the cross-entropy of the model's ``pooled``
+    classifier on the same sampled features (one forward pass serves both terms).
 
     Example (any module with ``forward(x, n_way=, gen=, tau=)`` and ``kl()``):
         >>> # loss, ce, logits = objective(net, x, y, 5, make_generator(1), tau=1.0)
     """
-    logits = model(x, n_way=n_way, gen=gen, tau=tau)
+    if pooled is None:
+        logits = model(x, n_way=n_way, gen=gen, tau=tau)
+        ce = F.cross_entropy(logits, y)
+        return ce + model.kl(), ce, logits
+    features = model.features(x, gen=gen, tau=tau)
+    logits = model.classifier_for(n_way)(features)
     ce = F.cross_entropy(logits, y)
-    return ce + model.kl(), ce, logits
+    labels, weight = pooled
+    return ce + weight * F.cross_entropy(model.pooled(features), labels) + model.kl(), ce, logits
 
 
 @torch.no_grad()
@@ -158,15 +167,16 @@ def clip_groups(groups: list[tuple[Any, list[nn.Parameter]]], max_norm: float) -
 
 def optimizer_step(model: nn.Module, groups: list[tuple[Any, list[nn.Parameter]]], x: Tensor,
                    y: Tensor, n_way: int, noise: torch.Generator | None, tau: float,
-                   grad_clip: float) -> tuple[Tensor, Tensor, Tensor]:
+                   grad_clip: float, pooled: tuple[Tensor, float] | None = None) -> tuple[Tensor, Tensor, Tensor]:
     """One step on the eq.-11 objective: loss, backward, per-group clip, every optimizer's step.
 
     The one inner step of meta-training, adaptation and pretraining; returns ``(loss, ce, logits)``.
+    ``pooled``: the supervised term of :func:`objective`.
 
     Example:
         >>> # loss, ce, logits = optimizer_step(net, make_optimizers(net, "sgd", .1, .3), x, y, 5, gen, 1.0, 5.0)
     """
-    loss, ce, logits = objective(model, x, y, n_way, noise, tau)
+    loss, ce, logits = objective(model, x, y, n_way, noise, tau, pooled)
     for opt, _ in groups:
         opt.zero_grad(set_to_none=True)
     loss.backward()
@@ -179,11 +189,12 @@ def optimizer_step(model: nn.Module, groups: list[tuple[Any, list[nn.Parameter]]
 def inner_loop(model: nn.Module, x_train: Tensor, y_train: Tensor, n_way: int, *, steps: int,
                batch_size: int, seed: int, tau: float,
                groups: list[tuple[Any, list[nn.Parameter]]], grad_clip: float,
-               device: torch.device) -> dict[str, float]:
+               device: torch.device, pooled: tuple[Tensor, float] | None = None) -> dict[str, float]:
     """Run ``steps`` optimizer steps in place on ``model``; returns mean train loss/accuracy/cross-entropy.
 
     ``x_train``/``y_train`` are already on ``device``. With ``steps == 0`` nothing is changed and the
-    train metrics are measured at the posterior mean instead.
+    train metrics are measured at the posterior mean instead. ``pooled = (labels, weight)``: the
+    pooled-class labels of ``x_train`` (on ``device``) and the weight of their term in every step.
 
     Example:
         >>> # m = inner_loop(net, x, y, 5, steps=5, batch_size=32, seed=s, tau=1.0,
@@ -199,7 +210,9 @@ def inner_loop(model: nn.Module, x_train: Tensor, y_train: Tensor, n_way: int, *
     for t in range(steps):
         idx = sample_batch(int(y_train.shape[0]), batch_size, make_generator(seed, "batch", t)).to(device)
         noise = make_generator(seed, "noise", t, device=device)
-        loss, ce, logits = optimizer_step(model, groups, x_train[idx], y_train[idx], n_way, noise, tau, grad_clip)
+        batch_pooled = None if pooled is None else (pooled[0][idx], pooled[1])
+        loss, ce, logits = optimizer_step(model, groups, x_train[idx], y_train[idx], n_way, noise, tau, grad_clip,
+                                          batch_pooled)
         tot_loss += float(loss.detach())
         tot_ce += float(ce.detach())
         tot_acc += float((logits.detach().argmax(-1) == y_train[idx]).float().mean())

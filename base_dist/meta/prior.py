@@ -150,11 +150,14 @@ def fit_to_target(W: OrderedDict[str, Tensor], space: SpaceConfig, cfg: Experime
                   modes: Callable[[SpaceConfig], SpaceConfig] | None = None) -> FittedNetwork:
     """``W`` (of ``space``) on a meta-network with a head for ``image_size``/``in_channels`` and an
     ``n_classes``-way classifier; fresh entries come from ``cfg``'s seeded init. ``modes`` may change
-    settings that leave W's layout alone (e.g. adaptation's architecture modes).
+    settings that leave W's layout alone (e.g. adaptation's architecture modes). A ``pooled``
+    classifier (``meta.pooled_weight``) is left out.
 
     Example: see the module docstring.
     """
     target, notes = extend_space(space, image_size, in_channels, n_classes)
+    if target.pooled_classes:  # meta-training's pooled classifier has no use on a target: leave it out
+        target = target.model_copy(update={"pooled_classes": 0})
     if modes is not None:
         target = modes(target)
     model = seeded_metanet(cfg, device, space=target)
@@ -201,7 +204,7 @@ def start_W(cfg: ExperimentConfig, fresh: OrderedDict[str, Tensor]) -> OrderedDi
         raise UserError(f"{where}: its cells differ from the config's: {said}; use its settings"
                         + (f" ({sets})" if sets else ""))
     for name, value in fresh.items():
-        if name.split(".")[0] in ("heads", "classifiers"):
+        if name.split(".")[0] in ("heads", "classifiers", "pooled"):
             continue
         got = post.W.get(name)
         if got is None or got.shape != value.shape:

@@ -22,6 +22,7 @@ import torch
 from torch import Tensor, nn
 
 from base_dist.config import ExperimentConfig
+from base_dist.data import TaskDistribution
 from base_dist.errors import UserError
 from base_dist.meta.inner import inner_loop, make_optimizers
 from base_dist.space.meta_state import Layout, load_state
@@ -38,8 +39,9 @@ class TaskStrategy(ABC):
     @abstractmethod
     def adapt(self, model: nn.Module, W: Mapping[str, Tensor], x_train: Tensor, y_train: Tensor, x_val: Tensor,
               y_val: Tensor, n_way: int, cfg: ExperimentConfig, *, seed: int, tau: float,
-              device: torch.device) -> tuple[Tensor, dict[str, float]]:
-        """Adapt ``model`` (holding ``W``) to the task; seeded by ``seed`` alone."""
+              device: torch.device, y_pooled: Tensor | None = None) -> tuple[Tensor, dict[str, float]]:
+        """Adapt ``model`` (holding ``W``) to the task; seeded by ``seed`` alone. ``y_pooled``: the train
+        part's pooled-class labels, given when ``meta.pooled_weight`` is set."""
 
 
 class FirstOrder(TaskStrategy):
@@ -47,14 +49,23 @@ class FirstOrder(TaskStrategy):
 
     name = "first-order"
 
+    def check(self, cfg: ExperimentConfig) -> None:
+        if cfg.meta.pooled_weight:
+            classes = TaskDistribution(cfg.data, split="meta-train").pooled_classes
+            if cfg.space.pooled_classes != classes:
+                raise UserError(f"space.pooled_classes={cfg.space.pooled_classes}, but data.sources have {classes} "
+                                f"meta-train classes: set space.pooled_classes={classes}")
+
     def adapt(self, model: nn.Module, W: Mapping[str, Tensor], x_train: Tensor, y_train: Tensor, x_val: Tensor,
               y_val: Tensor, n_way: int, cfg: ExperimentConfig, *, seed: int, tau: float,
-              device: torch.device) -> tuple[Tensor, dict[str, float]]:
+              device: torch.device, y_pooled: Tensor | None = None) -> tuple[Tensor, dict[str, float]]:
         meta = cfg.meta
         groups = make_optimizers(model, meta.inner_optimizer, meta.inner_lr_weights, meta.inner_lr_arch,
                                  meta.inner_momentum)
+        pooled = (y_pooled, meta.pooled_weight) if meta.pooled_weight and y_pooled is not None else None
         metrics = inner_loop(model, x_train, y_train, n_way, steps=meta.inner_steps, batch_size=meta.batch_size,
-                             seed=seed, tau=tau, groups=groups, grad_clip=meta.grad_clip, device=device)
+                             seed=seed, tau=tau, groups=groups, grad_clip=meta.grad_clip, device=device,
+                             pooled=pooled)
         layout = Layout.of(W)
         return layout.flatten(dict(model.named_parameters())) - layout.flatten(W), metrics
 
@@ -65,6 +76,9 @@ class SecondOrder(TaskStrategy):
     name = "second-order"
 
     def check(self, cfg: ExperimentConfig) -> None:
+        if cfg.meta.pooled_weight:
+            raise UserError("meta.pooled_weight is a first-order inner-loop term; set meta.pooled_weight=0 "
+                            "with meta.second_order=true")
         if cfg.meta.inner_optimizer != "sgd":
             raise UserError("meta.second_order=true needs meta.inner_optimizer=sgd (Adam is not unrolled)")
         if cfg.space.bayes.kl_prior == "meta":
@@ -73,7 +87,7 @@ class SecondOrder(TaskStrategy):
 
     def adapt(self, model: nn.Module, W: Mapping[str, Tensor], x_train: Tensor, y_train: Tensor, x_val: Tensor,
               y_val: Tensor, n_way: int, cfg: ExperimentConfig, *, seed: int, tau: float,
-              device: torch.device) -> tuple[Tensor, dict[str, float]]:
+              device: torch.device, y_pooled: Tensor | None = None) -> tuple[Tensor, dict[str, float]]:
         from base_dist.meta.second_order import second_order_delta
 
         delta, metrics, phi_T = second_order_delta(model, W, x_train, y_train, x_val, y_val, n_way, cfg.meta,

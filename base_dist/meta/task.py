@@ -112,6 +112,8 @@ def run_task(model: nn.Module, W: Mapping[str, Tensor], task: Task | TaskSpec, c
         (1, True)
     """
     device = torch.device(device)
+    if cfg.meta.pooled_weight:  # its labels index this distribution's pooled classes
+        tasks = tasks or TaskDistribution(cfg.data, split="meta-train")
     task = _as_task(task, cfg, tasks)
     seed = task_seed(cfg, round_idx, task_index, attempt)
     tau = tau_at(cfg.space.arch, round_idx)
@@ -122,9 +124,11 @@ def run_task(model: nn.Module, W: Mapping[str, Tensor], task: Task | TaskSpec, c
     if anchor is not None:
         anchor()  # W's Gaussian is this task's prior (bayes.kl_prior: meta)
     before = _evaluate(model, task, n_way, tau, device, "_before") if cfg.meta.eval_before_inner else {}
+    y_pooled = (tasks.pooled_labels(task.source, task.classes, task.y_train).to(device)
+                if tasks is not None and cfg.meta.pooled_weight else None)
     delta, metrics = strategy_for(cfg).adapt(model, W, task.x_train.to(device), task.y_train.to(device),
                                              task.x_val.to(device), task.y_val.to(device), n_way, cfg,
-                                             seed=seed, tau=tau, device=device)
+                                             seed=seed, tau=tau, device=device, y_pooled=y_pooled)
     metrics.update(_evaluate(model, task, n_way, tau, device))
     with torch.no_grad():
         kl = float(model.kl())

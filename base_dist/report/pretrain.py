@@ -58,15 +58,13 @@ class PooledBatches:
         self.cfg = cfg
         self.sources = list(cfg.data.sources)
         self.weights = torch.tensor([s.weight for s in self.sources], dtype=torch.float64)
-        self.pools, self.offsets, total = [], [], 0
+        self.pools, self.offsets = [], []
         for s in self.sources:
             src = create_source(s.name, source_root(cfg.data, s))
             per_class = src.by_class()
-            classes = tasks.class_pool(s.name)
-            self.pools.append((src, [per_class[c] for c in classes]))
-            self.offsets.append(total)
-            total += len(classes)
-        self.n_classes = total
+            self.pools.append((src, [per_class[c] for c in tasks.class_pool(s.name)]))
+            self.offsets.append(tasks.pool_offset(s.name))
+        self.n_classes = tasks.pooled_classes
 
     def batch(self, step: int) -> tuple[torch.Tensor, torch.Tensor]:
         gen = make_generator(self.cfg.seed, "pretrain", step)

@@ -5,7 +5,9 @@ Parameters, in ``named_parameters()`` order (this order is the layout of the met
 - ``arch.normal``, ``arch.reduce``: the logits phi, ``[edges, ops]``, shared by all cells of a type;
 - ``heads.<key>.*``: one featurization head per (channels, image size), plain weights;
 - ``cells.<l>.*.mu`` / ``.rho``: the Gaussian posterior of every conv weight of the body;
-- ``classifiers.way<N>.*``: one linear classifier per N-way arity, plain weights.
+- ``classifiers.way<N>.*``: one linear classifier per N-way arity, plain weights;
+- ``pooled.*`` (only with ``space.pooled_classes``): one classifier over every meta-train class, whose
+  labels mean the same class in every task (the supervised term of ``meta.pooled_weight``).
 
 There are no buffers: BatchNorm keeps no running statistics, so ``W`` is the whole learned state.
 
@@ -132,6 +134,7 @@ class MetaNetwork(nn.Module):
         self._prior: tuple[torch.Tensor, torch.Tensor] | None = None  # see anchor_prior
         self.pool = nn.AdaptiveAvgPool2d(1)
         self.classifiers = nn.ModuleDict({f"way{n}": nn.Linear(c_p, n) for n in cfg.n_ways})
+        self.pooled = nn.Linear(c_p, cfg.pooled_classes) if cfg.pooled_classes else None
 
     # ------------------------------------------------------------------ forward
     def head_for(self, x: torch.Tensor) -> nn.Module:
@@ -160,7 +163,7 @@ class MetaNetwork(nn.Module):
 
     def forward(self, x: torch.Tensor, *, n_way: int, gen: torch.Generator | None = None, tau: float = 1.0,
                 mode: str | None = None) -> torch.Tensor:
-        """Logits ``[batch, n_way]``.
+        """Logits ``[batch, n_way]``: :meth:`features` through the ``n_way`` classifier.
 
         ``gen`` draws the Gumbel noise xi (first) and the weight noise eps (in layer order), so
         ``(seed, step)`` reproduces the sample; ``gen=None`` uses the posterior mean and softmax(phi),
@@ -173,7 +176,20 @@ class MetaNetwork(nn.Module):
             >>> net(torch.zeros(2, 1, 28, 28), n_way=3).shape
             torch.Size([2, 3])
         """
-        head, classifier = self.head_for(x), self.classifier_for(n_way)
+        classifier = self.classifier_for(n_way)
+        return classifier(self.features(x, gen=gen, tau=tau, mode=mode))
+
+    def features(self, x: torch.Tensor, *, gen: torch.Generator | None = None, tau: float = 1.0,
+                 mode: str | None = None) -> torch.Tensor:
+        """The pooled body output ``[batch, channels]`` every classifier reads (arguments as :meth:`forward`).
+
+        Example:
+            >>> from base_dist.config import SpaceConfig
+            >>> net = create_metanet(SpaceConfig(channels=4, layers=2, n_ways=[3], pooled_classes=7), seed=0)
+            >>> net.pooled(net.features(torch.zeros(2, 1, 16, 16))).shape
+            torch.Size([2, 7])
+        """
+        head = self.head_for(x)
         normal, reduce = self.sample_arch(gen, tau, mode)
         # Split the weights into per-edge Python lists once, not once per cell and edge.
         rows = {False: [r.unbind(0) for r in normal.weights.unbind(0)],
@@ -186,7 +202,7 @@ class MetaNetwork(nn.Module):
                 s0, s1 = s1, cell(s0, s1, rows[cell.reduction], indices[cell.reduction])
         finally:
             self.noise.gen = None
-        return classifier(torch.flatten(self.pool(s1), 1))
+        return torch.flatten(self.pool(s1), 1)
 
     # ------------------------------------------------------------------ KL, genotype, groups
     def _posterior_flat(self) -> tuple[torch.Tensor, torch.Tensor]:

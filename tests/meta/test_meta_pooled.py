@@ -1,0 +1,86 @@
+"""The pooled-class term of the inner loop (``meta.pooled_weight``): labels, objective, checks, adaptation."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+import torch.nn.functional as F
+
+from base_dist.data import TaskDistribution
+from base_dist.errors import UserError
+from base_dist.meta.inner import objective
+from base_dist.meta.prior import fit_to_target, seeded_metanet
+from base_dist.meta.task import check_meta_config, run_task, task_seed
+from base_dist.space.meta_state import Layout, get_state
+from base_dist.utils import make_generator
+from tests.meta.conftest import tiny
+
+POOLED = ("space.pooled_classes=7", "meta.pooled_weight=1.0")  # tiny: 10 Fashion-MNIST classes, 3 held out
+
+
+def test_pooled_labels_name_the_same_class_in_every_task():
+    tasks = TaskDistribution(tiny().data)
+    assert tasks.pooled_classes == 7
+    seen: dict[int, int] = {}
+    for seed in range(6):
+        task = tasks.sample(seed)
+        pooled = tasks.pooled_labels(task.source, task.classes, task.y_train)
+        for label, cls in zip(task.y_train.tolist(), pooled.tolist(), strict=True):
+            assert seen.setdefault(task.classes[label], cls) == cls
+    assert sorted(seen.values()) == sorted(set(seen.values()))  # distinct classes, distinct labels
+    assert set(seen.values()) <= set(range(7))
+
+
+def test_pooled_labels_refuse_a_class_outside_the_split():
+    tasks = TaskDistribution(tiny().data)
+    held_out = TaskDistribution(tiny().data, split="holdout").class_pool("fashion-mnist")[0]
+    with pytest.raises(UserError, match="not in its meta-train classes"):
+        tasks.pooled_labels("fashion-mnist", (held_out,), torch.zeros(1, dtype=torch.long))
+
+
+def test_objective_adds_the_weighted_pooled_cross_entropy():
+    cfg = tiny(*POOLED)
+    net = seeded_metanet(cfg)
+    x, y, yp = torch.randn(4, 1, 16, 16), torch.tensor([0, 1, 2, 0]), torch.tensor([6, 0, 3, 3])
+    loss, ce, logits = objective(net, x, y, 3, make_generator(1), 1.0, (yp, 0.5))
+    features = net.features(x, gen=make_generator(1), tau=1.0)
+    assert torch.equal(logits, net.classifier_for(3)(features))
+    expected = F.cross_entropy(logits, y) + 0.5 * F.cross_entropy(net.pooled(features), yp) + net.kl()
+    assert torch.allclose(loss, expected) and torch.allclose(ce, F.cross_entropy(logits, y))
+    plain, _, _ = objective(net, x, y, 3, make_generator(1), 1.0)
+    assert torch.equal(plain, ce + net.kl())  # features() + classifier is forward(): the same noise and logits
+
+
+def _pooled_delta(cfg) -> torch.Tensor:
+    model = seeded_metanet(cfg)
+    W = get_state(model)
+    res = run_task(model, W, TaskDistribution(cfg.data).spec(task_seed(cfg, 0, 0)), cfg, 0, 0)
+    return res.delta, Layout.of(W).unflatten(res.delta)["pooled.weight"]
+
+
+def test_the_pooled_classifier_learns_only_with_its_weight():
+    delta_on, pooled_on = _pooled_delta(tiny(*POOLED))
+    delta_off, pooled_off = _pooled_delta(tiny("space.pooled_classes=7"))
+    assert pooled_on.abs().sum() > 0 and pooled_off.abs().sum() == 0
+    assert not torch.equal(delta_on, delta_off)  # the term reaches the shared body too
+    again, _ = _pooled_delta(tiny(*POOLED))
+    assert torch.equal(delta_on, again)
+
+
+def test_checks_name_the_fix():
+    with pytest.raises(UserError, match="set space.pooled_classes=7"):
+        check_meta_config(tiny("space.pooled_classes=9", "meta.pooled_weight=1.0"))
+    with pytest.raises(UserError, match="second_order"):
+        check_meta_config(tiny(*POOLED, "meta.second_order=true"))
+    with pytest.raises(UserError, match="space.pooled_classes"):
+        tiny("meta.pooled_weight=1.0")
+    check_meta_config(tiny(*POOLED))
+
+
+def test_adaptation_leaves_the_pooled_classifier_out():
+    cfg = tiny(*POOLED)
+    prior = seeded_metanet(cfg)
+    fitted = fit_to_target(get_state(prior), cfg.space, cfg, image_size=16, in_channels=1, n_classes=10)
+    assert fitted.space.pooled_classes == 0 and fitted.model.pooled is None
+    assert not any(name.startswith("pooled.") for name in fitted.W)
+    assert torch.equal(fitted.W["classifiers.way3.weight"], prior.classifiers.way3.weight.detach())
