@@ -403,7 +403,8 @@ class ExperimentConfig(Section):
             raise ValueError(f"data.n_way={self.data.n_way} has no classifier: add it to space.n_ways")
         if self.meta.pooled_weight and not self.space.pooled_classes:
             raise ValueError("meta.pooled_weight needs the pooled classifier: set space.pooled_classes to the "
-                             "meta-train class count (meta-train names it)")
+                             "number of meta-train classes over data.sources (a wrong number is refused with the "
+                             "right one)")
         sp = self.space
         check_activation("meta.batch_size x space.channels", self.meta.batch_size, sp.channels * sp.stem_multiplier,
                          max(h.image_size // h.stride for h in sp.heads))

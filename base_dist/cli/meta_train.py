@@ -39,6 +39,7 @@ def command(config_path: Path | None, overrides: tuple[str, ...], run_dir: Path 
     """Meta-train the BASE meta-network: rounds of C tasks, T inner steps each, outer update, checkpoints."""
     from base_dist.distributed import create_trainer
     from base_dist.meta.prior import seeded_metanet, start_W
+    from base_dist.meta.task import check_meta_config
     from base_dist.space.meta_state import get_state
     from base_dist.track.rundir import check_run_dir, open_run_dir
 
@@ -48,8 +49,9 @@ def command(config_path: Path | None, overrides: tuple[str, ...], run_dir: Path 
     cfg = resolve_config(config_path, overrides)
     if init is not None:
         cfg.meta.init = init
+    check_meta_config(cfg)  # refuse what the strategy cannot run before the run directory exists
     if cfg.meta.init is not None:
-        start_W(cfg, get_state(seeded_metanet(cfg)))  # refuse a bad start before the run directory exists
+        start_W(cfg, get_state(seeded_metanet(cfg)))  # likewise a bad start
     setup_logging()
     # No cfg: meta_train writes config.yaml only once the directory (and a resumed checkpoint) is accepted.
     with open_run_dir("meta-train", run_dir) as run_dir:

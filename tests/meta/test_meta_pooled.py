@@ -13,7 +13,7 @@ from base_dist.meta.prior import fit_to_target, seeded_metanet
 from base_dist.meta.task import check_meta_config, run_task, task_seed
 from base_dist.space.meta_state import Layout, get_state
 from base_dist.utils import make_generator
-from tests.meta.conftest import tiny
+from tests.meta.conftest import TINY, tiny
 
 POOLED = ("space.pooled_classes=7", "meta.pooled_weight=1.0")  # tiny: 10 Fashion-MNIST classes, 3 held out
 
@@ -84,3 +84,16 @@ def test_adaptation_leaves_the_pooled_classifier_out():
     assert fitted.space.pooled_classes == 0 and fitted.model.pooled is None
     assert not any(name.startswith("pooled.") for name in fitted.W)
     assert torch.equal(fitted.W["classifiers.way3.weight"], prior.classifiers.way3.weight.detach())
+
+
+@pytest.mark.parametrize("args, says", [
+    (["--set", "space.pooled_classes=9", "--set", "meta.pooled_weight=1"], "set space.pooled_classes=7"),
+    (["--set", "meta.second_order=true", "--set", "meta.inner_optimizer=adam"], "needs meta.inner_optimizer=sgd"),
+])
+def test_meta_train_refuses_what_the_strategy_cannot_run_and_writes_nothing(tmp_path, capsys, args, says):
+    from base_dist.cli import main
+
+    assert main(["meta-train", "--config", str(TINY), *args, "--run-dir", str(tmp_path / "out")]) == 2
+    err = capsys.readouterr().err
+    assert says in err and len(err.strip().splitlines()) == 1
+    assert not (tmp_path / "out").exists()
