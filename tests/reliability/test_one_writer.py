@@ -77,11 +77,13 @@ def test_two_meta_trains_on_one_directory(tmp_path):
     run = tmp_path / "run"
     args = [sys.executable, "-m", "base_dist", "meta-train", "--config", str(TINY), "--run-dir", str(run),
             "--set", "meta.rounds=100000"]
-    first = subprocess.Popen([*args, "--set", "seed=0"], stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=_env())
+    # A file, not a pipe: a progress line per round would fill an unread pipe and block the child.
+    log = (tmp_path / "first.log").open("w")
+    first = subprocess.Popen([*args, "--set", "seed=0"], stdout=log, stderr=subprocess.STDOUT, env=_env())
     try:
         metrics = run / "metrics.jsonl"
         while not (metrics.is_file() and metrics.read_text().count("\n") >= 1):
-            assert first.poll() is None, first.stderr.read().decode()
+            assert first.poll() is None, (tmp_path / "first.log").read_text()
             time.sleep(0.2)
         second = subprocess.run([*args, "--set", "seed=1"], capture_output=True, text=True, env=_env(),
                                 timeout=SLOW_START_S)
@@ -98,5 +100,7 @@ def test_two_meta_trains_on_one_directory(tmp_path):
             first.kill()  # never leave a 100000-round meta-train behind
             first.wait()
             raise
+        finally:
+            log.close()
     rounds = [json.loads(line)["round"] for line in (run / "metrics.jsonl").read_text().splitlines()]
     assert rounds == list(range(len(rounds)))  # one run's rounds, each once
