@@ -79,7 +79,10 @@ def test_two_meta_trains_on_one_directory(tmp_path):
             "--set", "meta.rounds=100000"]
     # A file, not a pipe: a progress line per round would fill an unread pipe and block the child.
     log = (tmp_path / "first.log").open("w")
-    first = subprocess.Popen([*args, "--set", "seed=0"], stdout=log, stderr=subprocess.STDOUT, env=_env())
+    # Ctrl-C as from a shell: SIGINT at its default, even if this test process inherited SIG_IGN
+    # (the child's log showed it running on, 340 rounds, after the signal).
+    first = subprocess.Popen([*args, "--set", "seed=0"], stdout=log, stderr=subprocess.STDOUT, env=_env(),
+                             preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
     try:
         metrics = run / "metrics.jsonl"
         while not (metrics.is_file() and metrics.read_text().count("\n") >= 1):
