@@ -120,8 +120,9 @@ class SpaceConfig(Section):
     )
     n_ways: list[Annotated[int, Field(le=MAX_CLASSES)]] = Field(default_factory=lambda: [5, 10], min_length=1)
     pooled_classes: int = Field(0, ge=0, le=MAX_CLASSES, description="arity of the `pooled` classifier over every "
-                                "meta-train class (what meta.pooled_weight trains; 0 = none); must equal the "
-                                "task distribution's meta-train class count")
+                                "meta-train class (what meta.pooled_weight trains); 0 = none, or, with "
+                                "meta.pooled_weight, the meta-train class count of data.sources, set when "
+                                "meta-training starts; a number must equal that count")
     arch: ArchConfig = Field(default_factory=ArchConfig)
     bayes: BayesConfig = Field(default_factory=BayesConfig)
 
@@ -202,7 +203,7 @@ class MetaConfig(Section):
                              "the adapt rules, extra ones are dropped. Rounds count from 0 and draw seed's tasks: "
                              "to continue a run, resume it instead (--resume, more meta.rounds)")
     pooled_weight: float = Field(0.0, ge=0, description="weight of a supervised term in every inner step: the "
-                                 "cross-entropy of the `pooled` classifier (space.pooled_classes) on the batch's "
+                                 "cross-entropy of the `pooled` classifier (sized by space.pooled_classes) on the batch's "
                                  "meta-train class labels, which, unlike a task's permuted labels, mean the same "
                                  "class in every task; 0 = BASE's objective alone")
     eval_before_inner: bool = Field(True, description="measure each task's held-out accuracy at W too (the "
@@ -401,10 +402,6 @@ class ExperimentConfig(Section):
     def _consistent(self) -> ExperimentConfig:
         if self.data.n_way not in self.space.n_ways:
             raise ValueError(f"data.n_way={self.data.n_way} has no classifier: add it to space.n_ways")
-        if self.meta.pooled_weight and not self.space.pooled_classes:
-            raise ValueError("meta.pooled_weight needs the pooled classifier: set space.pooled_classes to the "
-                             "number of meta-train classes over data.sources (a wrong number is refused with the "
-                             "right one)")
         sp = self.space
         check_activation("meta.batch_size x space.channels", self.meta.batch_size, sp.channels * sp.stem_multiplier,
                          max(h.image_size // h.stride for h in sp.heads))

@@ -22,6 +22,7 @@ from typing import Any
 
 from base_dist.config import ExperimentConfig
 from base_dist.meta.rounds import Executor
+from base_dist.meta.task import size_pooled_head
 from base_dist.meta.trainer import MetaTrainer
 
 
@@ -31,6 +32,7 @@ def create_trainer(cfg: ExperimentConfig, run_dir: str | Path | None = None, *, 
 
     ``worker_cls`` swaps the Ray actor body (tests inject faults with it).
     """
+    cfg = size_pooled_head(cfg)  # the workers build the same network as the trainer
     if cfg.dist.workers < 1:
         return MetaTrainer(cfg, run_dir, **kwargs)
 

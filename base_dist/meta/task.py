@@ -139,6 +139,25 @@ def run_task(model: nn.Module, W: Mapping[str, Tensor], task: Task | TaskSpec, c
     return TaskResult(index=task_index, delta=delta, metrics=metrics)
 
 
+def size_pooled_head(cfg: ExperimentConfig) -> ExperimentConfig:
+    """``cfg`` with ``space.pooled_classes`` set to the meta-train class count of ``data.sources`` when
+    ``meta.pooled_weight`` asks for the pooled classifier and leaves its size to the data (0); else ``cfg``.
+
+    Where meta-training starts (the trainer, :func:`check_meta_config`), so a run's config.yaml and
+    checkpoints name the size the network was built with.
+
+    Example:
+        >>> from base_dist.config import load_config
+        >>> cfg = load_config("jobs/configs/tiny.yaml", ["meta.pooled_weight=0.3"])
+        >>> cfg.space.pooled_classes, size_pooled_head(cfg).space.pooled_classes
+        (0, 7)
+    """
+    if not cfg.meta.pooled_weight or cfg.space.pooled_classes:
+        return cfg
+    classes = TaskDistribution(cfg.data, split="meta-train").pooled_classes
+    return cfg.model_copy(update={"space": cfg.space.model_copy(update={"pooled_classes": classes})})
+
+
 def check_meta_config(cfg: ExperimentConfig) -> None:
     """Raise :class:`base_dist.errors.UserError` for settings the configured strategy cannot run.
 
@@ -149,5 +168,5 @@ def check_meta_config(cfg: ExperimentConfig) -> None:
         ...
         base_dist.errors.UserError: meta.second_order=true needs meta.inner_optimizer=sgd (Adam is not unrolled)
     """
-    strategy_for(cfg).check(cfg)
+    strategy_for(cfg).check(size_pooled_head(cfg))
 

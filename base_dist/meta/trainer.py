@@ -48,7 +48,7 @@ from base_dist.meta.outer import apply_outer, init_outer_state
 from base_dist.meta.prior import seeded_metanet, start_W
 from base_dist.meta.rounds import Executor, InProcessExecutor, RoundSummary, collect_round
 from base_dist.meta.schedules import outer_lr_at, tau_at
-from base_dist.meta.task import check_meta_config, configure_process
+from base_dist.meta.task import check_meta_config, configure_process, size_pooled_head
 from base_dist.space.genotypes import Genotype, genotype_to_dict
 from base_dist.space.meta_state import cpu_fp32, get_state, load_state
 from base_dist.track.mlflow_logger import NullTracker
@@ -91,6 +91,7 @@ class MetaTrainer:
                  callbacks: Sequence[Callback] = (), tracker: NullTracker | None = None,
                  progress: bool = False) -> None:
         check_meta_config(cfg)
+        cfg = size_pooled_head(cfg)
         if executor is None and make_executor is None and cfg.dist.workers >= 1:
             raise UserError(f"dist.workers={cfg.dist.workers} needs Ray workers: use base_dist.create_trainer "
                             "(or base_dist.meta_train), which picks them from the config")

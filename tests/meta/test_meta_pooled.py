@@ -10,7 +10,7 @@ from base_dist.data import TaskDistribution
 from base_dist.errors import UserError
 from base_dist.meta.inner import objective
 from base_dist.meta.prior import fit_to_target, seeded_metanet
-from base_dist.meta.task import check_meta_config, run_task, task_seed
+from base_dist.meta.task import check_meta_config, run_task, size_pooled_head, task_seed
 from base_dist.space.meta_state import Layout, get_state
 from base_dist.utils import make_generator
 from tests.meta.conftest import TINY, tiny
@@ -72,9 +72,23 @@ def test_checks_name_the_fix():
         check_meta_config(tiny("space.pooled_classes=9", "meta.pooled_weight=1.0"))
     with pytest.raises(UserError, match="second_order"):
         check_meta_config(tiny(*POOLED, "meta.second_order=true"))
-    with pytest.raises(UserError, match="space.pooled_classes"):
-        tiny("meta.pooled_weight=1.0")
     check_meta_config(tiny(*POOLED))
+    check_meta_config(tiny("meta.pooled_weight=1.0"))  # 0: sized from the data
+
+
+def test_the_pooled_head_is_sized_from_the_data_where_meta_training_starts(tmp_path):
+    from base_dist import meta_train
+    from base_dist.config import load_config
+    from base_dist.track.checkpoint import load_checkpoint
+
+    cfg = tiny("meta.pooled_weight=1.0", "meta.rounds=1")
+    assert cfg.space.pooled_classes == 0 and size_pooled_head(cfg).space.pooled_classes == 7
+    assert size_pooled_head(tiny()).space.pooled_classes == 0  # no term, no head
+    res = meta_train(cfg, tmp_path / "run")
+    assert res.W["pooled.weight"].shape[0] == 7
+    assert load_config(tmp_path / "run" / "config.yaml").space.pooled_classes == 7  # a resume rebuilds it
+    assert load_checkpoint(res.checkpoint).meta["config"]["space"]["pooled_classes"] == 7
+    assert cfg.space.pooled_classes == 0  # the caller's config is left as it was
 
 
 def test_adaptation_leaves_the_pooled_classifier_out():
