@@ -35,7 +35,7 @@ from base_dist.config import AdaptConfig, ExperimentConfig, SpaceConfig
 from base_dist.data import load_dataset
 from base_dist.meta.checkpoints import save_meta_checkpoint
 from base_dist.meta.inner import arch_entropy, evaluate_at_mean, make_optimizers, optimizer_step
-from base_dist.meta.prior import FittedNetwork, fit_to_target, load_posterior, seeded_metanet
+from base_dist.meta.prior import FittedNetwork, config_with_space, fit_to_target, load_posterior, seeded_metanet
 from base_dist.meta.schedules import tau_at
 from base_dist.meta.task import configure_process
 from base_dist.meta.trainer import GENOTYPE_FILE
@@ -194,8 +194,7 @@ def adapt(cfg: ExperimentConfig, checkpoint: str | Path | None = None, *, run_di
     fitted, rounds, ckpt_path = _start(cfg, checkpoint, target, device)
     model, space = fitted.model, fitted.space
     tau = a.tau if a.tau is not None else tau_at(space.arch, rounds)
-    run_cfg = cfg.model_copy(deep=True)
-    run_cfg.space = space
+    run_cfg = config_with_space(cfg, space)
     if run_dir is not None:
         run_dir = Path(run_dir).absolute()
         run_dir.mkdir(parents=True, exist_ok=True)

@@ -166,6 +166,23 @@ def fit_to_target(W: OrderedDict[str, Tensor], space: SpaceConfig, cfg: Experime
     return FittedNetwork(model=model, space=target, W=W_new, notes=notes)
 
 
+def config_with_space(cfg: ExperimentConfig, space: SpaceConfig) -> ExperimentConfig:
+    """A copy of ``cfg`` describing a network of ``space`` (a prior's, fitted to a target), for its run's records.
+
+    ``data.n_way`` must name one of ``space.n_ways``: a prior meta-trained on other task sizes (say
+    8-way, ``n_ways: [8, 10]``) adapted with a 5-way config keeps its first arity instead.
+
+    Example:
+        >>> from base_dist.config import load_config
+        >>> cfg = load_config("jobs/configs/tiny.yaml")
+        >>> config_with_space(cfg, cfg.space.model_copy(update={"n_ways": [8, 10]})).data.n_way
+        8
+    """
+    n_way = cfg.data.n_way if cfg.data.n_way in space.n_ways else space.n_ways[0]
+    return cfg.model_copy(deep=True, update={"space": space.model_copy(deep=True),
+                                             "data": cfg.data.model_copy(update={"n_way": n_way})})
+
+
 CELL_FIELDS = ("ops", "channels", "layers", "nodes", "stem_multiplier")  # the space settings W's cells depend on
 
 

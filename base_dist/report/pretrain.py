@@ -30,7 +30,7 @@ from base_dist.data import TaskDistribution, create_source
 from base_dist.data.tasks import source_root
 from base_dist.meta.checkpoints import save_meta_checkpoint
 from base_dist.meta.inner import make_optimizers, optimizer_step
-from base_dist.meta.prior import fit_to_target, load_posterior, seeded_metanet
+from base_dist.meta.prior import config_with_space, fit_to_target, load_posterior, seeded_metanet
 from base_dist.meta.task import configure_process
 from base_dist.space.meta_state import cpu_fp32, get_state
 from base_dist.track.checkpoint import CHECKPOINT_SUBDIR, CheckpointStore, load_checkpoint
@@ -114,8 +114,7 @@ def pretrain(cfg: ExperimentConfig, steps: int | None, run_dir: Path, save_every
     groups = make_optimizers(model, cfg.meta.inner_optimizer, cfg.meta.inner_lr_weights, cfg.meta.inner_lr_arch,
                              cfg.meta.inner_momentum)
     tau = cfg.space.arch.tau_start
-    out_cfg = cfg.model_copy(deep=True)
-    out_cfg.space = space
+    out_cfg = config_with_space(cfg, space)
     run_dir.mkdir(parents=True, exist_ok=True)
     store = CheckpointStore(run_dir / CHECKPOINT_SUBDIR, keep=steps // save_every + 1 if steps and save_every else 1)
 

@@ -47,6 +47,19 @@ def test_new_head_rule_and_frozen_arch(trained_run):
     assert "heads.c1_s20.0.weight" in res.W
 
 
+def test_adapt_takes_a_prior_meta_trained_on_another_task_size(tmp_path):
+    from base_dist import meta_train
+    from base_dist.config import config_from_dict
+    from base_dist.track.checkpoint import load_checkpoint
+
+    prior = meta_train(tiny("data.n_way=4", "space.n_ways=[4]", "meta.rounds=1"), tmp_path / "prior")
+    res = adapt(tiny("adapt.max_train_images=32"), prior.checkpoint, run_dir=tmp_path / "adapt", progress=False)
+    assert "classifiers.way10.weight" in res.W and len(res.history) == 2
+    (ckpt,) = (tmp_path / "adapt" / "checkpoints").glob("ckpt-*.safetensors")
+    saved = config_from_dict(load_checkpoint(ckpt).meta["config"])  # it validates: adapt can start from it
+    assert saved.data.n_way == 4 and saved.space.n_ways == [4, 10]
+
+
 def test_adapt_from_scratch_baseline():
     res = adapt(tiny("adapt.max_val_images=7"), None, progress=False)
     assert res.info["checkpoint"] is None and len(res.history) == 2
