@@ -2,8 +2,8 @@
 
 For each seed and dataset, three adaptations of the same supernet with the same budget
 (:func:`base_dist.meta.adapt.adapt`): ``co-adapted`` (meta-train checkpoint, phi and weights
-trained), ``frozen-arch`` (checkpoint, phi fixed) and ``scratch`` (the seeded initial W, no
-meta-training). Seeds vary the held-out split, the noise and the scratch initialisation.
+trained), ``frozen-arch`` (checkpoint, phi fixed) and ``scratch`` (the seeded initial W of the
+checkpoint's space, no meta-training). Seeds vary the held-out split, the noise and the scratch initialisation.
 
 All three adapt at one Gumbel temperature (``adapt.tau``, else the checkpoint's): left to the
 schedule, scratch would run at ``tau_start`` and the meta-prior at its annealed value, and the
@@ -80,9 +80,12 @@ def adapt_variant(cfg: ExperimentConfig, checkpoint: Path, variant: str,
         >>> # accs, s, genotype = adapt_variant(cfg, Path("runs/mt"), "scratch")
     """
     from base_dist.meta.adapt import adapt
+    from base_dist.meta.prior import config_with_space, load_posterior
 
     c = cfg.model_copy(deep=True)
     c.adapt.freeze_arch = variant == "frozen-arch"
+    if variant == "scratch":  # the prior's own supernet (its space), untrained, whatever --config's space says
+        c = config_with_space(c, load_posterior(checkpoint).space)
     start = {"scratch": None, PRETRAINED: pretrained}.get(variant, checkpoint)
     res = adapt(c, start, progress=False)
     return [float(h["val_acc"]) for h in res.history], float(res.info["seconds"]), genotype_to_dict(res.genotype)

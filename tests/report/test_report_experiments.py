@@ -268,3 +268,24 @@ def test_pretrain_command_refuses_a_run_dir_with_checkpoints(tiny, tmp_path, cap
     assert main(["pretrain", "--checkpoint", str(ckpt), "--steps", "2", "--run-dir", str(run)]) == 2
     assert "already holds checkpoints" in capsys.readouterr().err
     assert {p: p.read_bytes() for p in run.rglob("*") if p.is_file()} == before
+
+
+def test_the_scratch_arm_is_the_priors_supernet_whatever_the_config_says(tmp_path, monkeypatch):
+    import base_dist.meta.adapt as adapt_module
+    from base_dist import meta_train
+    from base_dist.report.fast_adaptation import adapt_variant
+    from tests.conftest import CONFIGS
+
+    cfg = load_config(CONFIGS / "tiny.yaml", ["adapt.max_train_images=32", "tracking.mlflow=false"])
+    prior = meta_train(cfg.model_copy(update={"space": cfg.space.model_copy(update={"channels": 6})}), tmp_path / "mt",
+                       stop_after=1)
+    spaces = []
+    real = adapt_module.adapt
+
+    def spy(c, start, **kwargs):
+        spaces.append((start, c.space.channels))
+        return real(c, start, **kwargs)
+
+    monkeypatch.setattr(adapt_module, "adapt", spy)
+    adapt_variant(cfg, prior.checkpoint, "scratch")
+    assert spaces == [(None, 6)]  # --config's 4 channels would be another network (the prior arms read the checkpoint's)
