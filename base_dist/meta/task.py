@@ -155,7 +155,7 @@ def size_pooled_head(cfg: ExperimentConfig) -> ExperimentConfig:
     if not cfg.meta.pooled_weight or cfg.space.pooled_classes:
         return cfg
     classes = TaskDistribution(cfg.data, split="meta-train").pooled_classes
-    return cfg.model_copy(update={"space": cfg.space.model_copy(update={"pooled_classes": classes})})
+    return cfg.model_copy(deep=True, update={"space": cfg.space.model_copy(deep=True, update={"pooled_classes": classes})})
 
 
 def check_meta_config(cfg: ExperimentConfig) -> None:
