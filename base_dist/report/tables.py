@@ -77,7 +77,17 @@ def fmt_paired(a: Sequence[float], b: Sequence[float], scale: float = 100.0) -> 
         >>> fmt_paired([0.6, 0.7, 0.65], [0.5, 0.55, 0.6])
         '+10.0 [-2.4, +22.4]'
     """
-    m, lo, hi = paired_ci(a, b)
+    return fmt_ci(paired_ci(a, b), scale)
+
+
+def fmt_ci(ci: tuple[float, float, float], scale: float = 100.0) -> str:
+    """``"+6.8 [+2.1, +11.5]"`` from ``(mean, low, high)``, times ``scale``; the mean alone without an interval.
+
+    Example:
+        >>> fmt_ci((0.1, float("nan"), float("nan")))
+        '+10.0'
+    """
+    m, lo, hi = ci
     if math.isnan(lo):
         return f"{scale * m:+.1f}"
     return f"{scale * m:+.1f} [{scale * lo:+.1f}, {scale * hi:+.1f}]"

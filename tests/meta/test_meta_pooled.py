@@ -111,3 +111,17 @@ def test_meta_train_refuses_what_the_strategy_cannot_run_and_writes_nothing(tmp_
     err = capsys.readouterr().err
     assert says in err and len(err.strip().splitlines()) == 1
     assert not (tmp_path / "out").exists()
+
+
+def test_the_w8_recipe_file_is_prior_yaml_with_the_documented_overrides():
+    # docs/results.md runs w8 as prior.yaml plus these --set overrides; the file must stay that recipe.
+    from pathlib import Path
+
+    from base_dist.config import load_config
+
+    configs = Path(__file__).resolve().parents[2] / "jobs" / "configs"
+    documented = load_config(configs / "prior.yaml", [
+        "meta.rounds=14", "meta.pooled_weight=0.3", "data.n_way=8", "space.n_ways=[8, 10]", "name=prior-w8",
+        "data.sources=[{name: glyphs, image_sizes: [16, 28], weight: 3.0}, {name: fashion-mnist, "
+        "image_sizes: [16, 28], weight: 2.0, train_per_class: 128}]"])
+    assert load_config(configs / "prior-w8.yaml").model_dump() == documented.model_dump()
