@@ -6,6 +6,10 @@ covers adaptation noise only, so it cannot say what a user who meta-trains the r
 per dataset, each run's mean paired difference against a reference arm on the same adaptation seeds
 (``m_r``) is one observation, and the recipe's estimate is their mean with a t-interval over runs.
 
+The reference arm is a recipe too (plain pretraining moved 3-7 points with its seed): when it was
+run several times, ``compare_arms`` scores every run of both arms by its mean accuracy on the same
+adaptation seeds and gives the difference of the arms' means with a Welch t-interval over runs.
+
 Example:
     >>> ref = {"digits": {0: 0.5, 1: 0.6}}
     >>> runs = {"a": {"digits": {0: 0.6, 1: 0.7}}, "b": {"digits": {0: 0.7, 1: 0.8}}}
@@ -21,7 +25,7 @@ from dataclasses import dataclass
 
 from base_dist.errors import UserError
 from base_dist.report.fast_adaptation import FastAdaptationRecord
-from base_dist.report.tables import fmt_ci, markdown_table, paired_ci
+from base_dist.report.tables import fmt_ci, fmt_mean_std, markdown_table, paired_ci, welch_ci
 
 Finals = dict[str, dict[int, float]]  # [dataset][adaptation seed] -> accuracy after the last epoch
 
@@ -52,23 +56,79 @@ def final_accuracies(record: FastAdaptationRecord, what: str) -> Finals:
     return out
 
 
-def recipe_runs(runs: Mapping[str, Finals], reference: Finals) -> list[RecipeEstimate]:
-    """Per dataset that every run and the reference hold, on their common adaptation seeds."""
-    if len(runs) < 2:
-        raise UserError(f"{len(runs)} run(s) given; a between-run estimate needs at least 2")
-    datasets = [ds for ds in reference if all(ds in r for r in runs.values())]
+def _common_seeds(finals: list[Finals]) -> dict[str, list[int]]:
+    """The datasets every arm holds (in the first's order), each with the adaptation seeds all hold."""
+    datasets = [ds for ds in finals[0] if all(ds in f for f in finals[1:])]
     if not datasets:
         raise UserError("no dataset is held by every run and the reference")
-    out = []
+    out = {}
     for ds in datasets:
-        seeds = sorted(set(reference[ds]).intersection(*(set(r[ds]) for r in runs.values())))
+        seeds = sorted(set(finals[0][ds]).intersection(*(set(f[ds]) for f in finals[1:])))
         if len(seeds) < 2:
             raise UserError(f"{ds}: the runs and the reference share {len(seeds)} adaptation seed(s); need >= 2")
+        out[ds] = seeds
+    return out
+
+
+def _at_least_two(runs: Mapping[str, Finals], what: str) -> None:
+    if len(runs) < 2:
+        raise UserError(f"{len(runs)} {what} given; a between-run estimate needs at least 2")
+
+
+def recipe_runs(runs: Mapping[str, Finals], reference: Finals) -> list[RecipeEstimate]:
+    """Per dataset that every run and the reference hold, on their common adaptation seeds."""
+    _at_least_two(runs, "run(s)")
+    out = []
+    for ds, seeds in _common_seeds([reference, *runs.values()]).items():
         ref = [reference[ds][s] for s in seeds]
         per_run = {name: paired_ci([r[ds][s] for s in seeds], ref)[0] for name, r in runs.items()}
         averaged = [sum(r[ds][s] for r in runs.values()) / len(runs) for s in seeds]
         out.append(RecipeEstimate(ds, seeds, per_run, paired_ci(list(per_run.values()), [0.0] * len(per_run)),
                                   paired_ci(averaged, ref)))
+    return out
+
+
+def average_runs(runs: Mapping[str, Finals]) -> Finals:
+    """The runs' mean accuracy per dataset and adaptation seed, on what they all hold.
+
+    Example:
+        >>> average_runs({"a": {"d": {0: 0.5, 1: 0.25}}, "b": {"d": {0: 0.75, 1: 0.75, 2: 1.0}}})
+        {'d': {0: 0.625, 1: 0.5}}
+    """
+    return {ds: {s: sum(r[ds][s] for r in runs.values()) / len(runs) for s in seeds}
+            for ds, seeds in _common_seeds(list(runs.values())).items()}
+
+
+@dataclass(frozen=True)
+class ArmsEstimate:
+    """One dataset: each run's mean accuracy in both arms, and the arms' difference over runs (Welch)."""
+
+    dataset: str
+    seeds: list[int]
+    recipe: dict[str, float]  # run -> mean accuracy over ``seeds``
+    reference: dict[str, float]
+    difference: tuple[float, float, float]  # (mean, low, high): recipe arm - reference arm
+    df: float  # Welch-Satterthwaite
+
+
+def _run_score(finals: dict[int, float], seeds: list[int]) -> float:
+    return sum(finals[s] for s in seeds) / len(seeds)
+
+
+def compare_arms(runs: Mapping[str, Finals], reference_runs: Mapping[str, Finals]) -> list[ArmsEstimate]:
+    """Two recipes, each run several times: the difference of their mean run scores, a Welch t-interval.
+
+    Every run scores its mean accuracy over the adaptation seeds that all runs of both arms hold, so
+    the seeds' own difficulty is common to both arms; what is left is each arm's between-run spread.
+    """
+    _at_least_two(runs, "run(s)")
+    _at_least_two(reference_runs, "reference run(s)")
+    out = []
+    for ds, seeds in _common_seeds([*reference_runs.values(), *runs.values()]).items():
+        recipe = {name: _run_score(r[ds], seeds) for name, r in runs.items()}
+        reference = {name: _run_score(r[ds], seeds) for name, r in reference_runs.items()}
+        difference, df = welch_ci(list(recipe.values()), list(reference.values()))
+        out.append(ArmsEstimate(ds, seeds, recipe, reference, difference, df))
     return out
 
 
@@ -79,4 +139,18 @@ def recipe_table(estimates: list[RecipeEstimate], scale: float = 100.0) -> str:
               "run average, t over adaptation seeds"]
     rows = [[e.dataset, f"{len(e.seeds)}", *(f"{scale * e.per_run[n]:+.1f}" for n in names),
              fmt_ci(e.between, scale), fmt_ci(e.averaged, scale)] for e in estimates]
+    return markdown_table(header, rows)
+
+
+def arms_table(estimates: list[ArmsEstimate], scale: float = 100.0) -> str:
+    """Markdown: per dataset each run's score in both arms, their mean ± sd, and the Welch difference."""
+    def runs(scores: dict[str, float]) -> str:
+        return ", ".join(f"{scale * v:.1f}" for v in scores.values())
+    first = estimates[0]
+    header = ["dataset", "adaptation seeds", f"recipe runs ({', '.join(first.recipe)})",
+              f"reference runs ({', '.join(first.reference)})", "recipe, mean ± sd over runs",
+              "reference, mean ± sd over runs", "recipe - reference, Welch t", "df"]
+    rows = [[e.dataset, f"{len(e.seeds)}", runs(e.recipe), runs(e.reference),
+             fmt_mean_std(list(e.recipe.values()), scale), fmt_mean_std(list(e.reference.values()), scale),
+             fmt_ci(e.difference, scale), f"{e.df:.1f}"] for e in estimates]
     return markdown_table(header, rows)

@@ -70,6 +70,40 @@ def paired_ci(a: Sequence[float], b: Sequence[float], level: float = 0.95) -> tu
     return (m, m - half, m + half)
 
 
+def welch_ci(a: Sequence[float], b: Sequence[float],
+             level: float = 0.95) -> tuple[tuple[float, float, float], float]:
+    """Difference of the means of two independent samples, its Welch ``level`` t-interval, and its df.
+
+    Independent arms (two recipes, each run several times) share no seed, so nothing pairs them; the
+    Welch-Satterthwaite df allows unequal spreads and sizes. Fewer than 2 values in an arm: no interval.
+
+    Example:
+        >>> (m, lo, hi), df = welch_ci([0.6, 0.7, 0.8], [0.5, 0.6])
+        >>> round(m, 3), round(lo, 3), round(hi, 3), round(df, 2)
+        (0.15, -0.099, 0.399, 2.88)
+    """
+    from scipy.stats import t
+
+    xs, ys = [float(x) for x in a], [float(y) for y in b]
+    if not xs or not ys:
+        return (math.nan, math.nan, math.nan), math.nan
+    m = sum(xs) / len(xs) - sum(ys) / len(ys)
+    if len(xs) < 2 or len(ys) < 2:
+        return (m, math.nan, math.nan), math.nan
+    va, vb = _squared_se(xs), _squared_se(ys)
+    if va + vb == 0:
+        return (m, m, m), math.inf
+    df = (va + vb) ** 2 / (va**2 / (len(xs) - 1) + vb**2 / (len(ys) - 1))
+    half = float(t.ppf(0.5 + level / 2, df)) * math.sqrt(va + vb)
+    return (m, m - half, m + half), df
+
+
+def _squared_se(values: list[float]) -> float:
+    """The squared standard error of the mean (sample variance over n), unrounded."""
+    mu = sum(values) / len(values)
+    return sum((v - mu) ** 2 for v in values) / (len(values) - 1) / len(values)
+
+
 def fmt_paired(a: Sequence[float], b: Sequence[float], scale: float = 100.0) -> str:
     """``"+6.8 [+2.1, +11.5]"``: the mean paired difference and its 95 % interval, times ``scale``.
 
