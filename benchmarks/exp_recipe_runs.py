@@ -23,15 +23,19 @@ from __future__ import annotations
 import argparse
 
 
-def _named_runs(parser: argparse.ArgumentParser, specs: list[list[str]], flag: str) -> dict[str, list[str]]:
-    """``NAME PATH...`` groups by name; a group without a path or a repeated name is refused."""
+def _load_runs(parser: argparse.ArgumentParser, specs: list[list[str]], flag: str) -> dict[str, dict]:
+    """``NAME PATH...`` groups, each joined and read as one run's final accuracies; a group without a
+    path or a repeated name is refused."""
+    from base_dist.report.fast_adaptation import join_fast_adaptation
+    from base_dist.report.recipe_runs import final_accuracies
+
     for spec in specs:
         if len(spec) < 2:
             parser.error(f"{flag} {spec[0]}: give a name and at least one fast_adaptation.json")
     names = [name for name, *_ in specs]
     if len(set(names)) < len(names):
         parser.error(f"{flag} names must differ, got {' '.join(names)}")
-    return {name: paths for name, *paths in specs}
+    return {name: final_accuracies(join_fast_adaptation(paths), f"{flag} {name}") for name, *paths in specs}
 
 
 def main() -> None:
@@ -54,13 +58,11 @@ def main() -> None:
     parser.add_argument("--run", nargs="+", action="append", required=True, metavar=("NAME", "PATH[:VARIANT]"),
                         help="one meta-training run: a name, then its fast_adaptation.json files (repeat per run)")
     args = parser.parse_args()
-    runs = {name: final_accuracies(join_fast_adaptation(paths), f"--run {name}")
-            for name, paths in _named_runs(parser, args.run, "--run").items()}
+    runs = _load_runs(parser, args.run, "--run")
     if args.reference:
         print(recipe_table(recipe_runs(runs, final_accuracies(join_fast_adaptation(args.reference), "--reference"))))
         return
-    reference_runs = {name: final_accuracies(join_fast_adaptation(paths), f"--reference-run {name}")
-                      for name, paths in _named_runs(parser, args.reference_run, "--reference-run").items()}
+    reference_runs = _load_runs(parser, args.reference_run, "--reference-run")
     print(arms_table(compare_arms(runs, reference_runs)))
     print(recipe_table(recipe_runs(runs, average_runs(reference_runs))))
 
